@@ -3,6 +3,7 @@
 
 pub mod adherence;
 pub mod domain;
+pub mod floor;
 pub mod i18n;
 pub mod ingest;
 pub mod roster;
