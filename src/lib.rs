@@ -2,6 +2,7 @@
 //! agents work from home.
 
 pub mod adherence;
+pub mod api;
 pub mod domain;
 pub mod floor;
 pub mod i18n;

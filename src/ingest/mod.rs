@@ -76,6 +76,21 @@ impl IngestHandle {
         answer.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
+    /// Queues events and returns a receiver for their outcomes without
+    /// waiting for the commit. Callers that keep several batches in flight
+    /// use this to fix the order in which batches enter the pipeline.
+    pub async fn enqueue(
+        &self,
+        events: Vec<AgentEvent>,
+    ) -> Result<oneshot::Receiver<Result<Vec<SubmitOutcome>, IngestError>>, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(IngestCommand::Events { events, reply })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        Ok(answer)
+    }
+
     /// Reports that a source went down (`healthy = false`) or came back.
     /// While a source is down, agents that depend on it show adherence
     /// "unknown" instead of out of adherence.

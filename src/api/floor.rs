@@ -1,0 +1,295 @@
+//! `FloorService`: the floor stream and the alarm stream.
+//!
+//! Each stream runs in its own task that reads the hub and writes into a
+//! small bounded channel tonic drains. A client that stops reading blocks
+//! only its own task; the hub's broadcast ring then overruns for that
+//! client, which later catches up with the latest state per agent.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tracing::{debug, info};
+
+use super::auth::{Principal, Role};
+use super::convert;
+use super::state::{ApiState, StreamGuard};
+use crate::floor::{FloorChange, SubscriptionStart};
+use crate::i18n::Locale;
+use crate::proto::{self, floor_update::Update, FloorUpdate};
+use crate::telemetry;
+
+type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The gRPC `FloorService`.
+pub struct FloorApi {
+    state: Arc<ApiState>,
+}
+
+/// Which agents a stream shows.
+struct Scope {
+    teams: Option<HashSet<String>>,
+    agent_id: Option<String>,
+}
+
+// === impl FloorApi ===
+
+impl FloorApi {
+    pub fn new(state: Arc<ApiState>) -> FloorApi {
+        FloorApi { state }
+    }
+}
+
+#[tonic::async_trait]
+impl proto::floor_service_server::FloorService for FloorApi {
+    type WatchFloorStream = StreamOf<FloorUpdate>;
+    type WatchAlarmsStream = StreamOf<proto::AlarmUpdate>;
+
+    async fn watch_floor(&self, request: Request<proto::WatchFloorRequest>) -> Result<Response<Self::WatchFloorStream>, Status> {
+        let principal = self.state.auth.authenticate(&request)?;
+        principal.require(
+            &[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard, Role::Agent],
+            "watch the floor",
+        )?;
+        let request = request.into_inner();
+        let scope = scope_for(&principal, &request.teams)?;
+        let guard = self.state.stream_guard("floor")?;
+        let resume = (request.resume_after_seq > 0).then_some(request.resume_after_seq);
+
+        let (tx, rx) = mpsc::channel(self.state.limits.floor_client_buffer);
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            info!(client = %principal.name, resume_after = ?resume, "floor stream opened");
+            stream_floor(state, scope, resume, tx, guard).await;
+            info!(client = %principal.name, "floor stream closed");
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn watch_alarms(&self, request: Request<proto::WatchAlarmsRequest>) -> Result<Response<Self::WatchAlarmsStream>, Status> {
+        let principal = self.state.auth.authenticate(&request)?;
+        principal.require(&[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard], "watch alarms")?;
+        let request = request.into_inner();
+        let scope = scope_for(&principal, &request.teams)?;
+        let locale = self.state.locale_for(&request.lang)?;
+        let guard = self.state.stream_guard("alarms")?;
+
+        let (tx, rx) = mpsc::channel(self.state.limits.floor_client_buffer);
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            stream_alarms(state, scope, locale, tx, guard).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Returns the agents a caller sees, checking every requested team.
+fn scope_for(principal: &Principal, requested: &[String]) -> Result<Scope, Status> {
+    if principal.role == Role::Agent {
+        return Ok(Scope { teams: None, agent_id: principal.agent_id.clone() });
+    }
+    for team in requested {
+        principal.require_team(team)?;
+    }
+    let teams = if !requested.is_empty() {
+        Some(requested.iter().cloned().collect())
+    } else if principal.sees_all_teams() {
+        None
+    } else {
+        Some(principal.teams.clone())
+    };
+    Ok(Scope { teams, agent_id: None })
+}
+
+// === impl Scope ===
+
+impl Scope {
+    fn shows(&self, agent_id: &str, team: &str) -> bool {
+        if let Some(own) = &self.agent_id {
+            return own == agent_id;
+        }
+        self.teams.as_ref().is_none_or(|teams| teams.contains(team))
+    }
+
+    fn shows_team(&self, team: &str) -> bool {
+        if self.agent_id.is_some() {
+            return false;
+        }
+        self.teams.as_ref().is_none_or(|teams| teams.contains(team))
+    }
+}
+
+/// Sends one message; returns false when the client is gone or the server
+/// shuts down (the client then gets UNAVAILABLE).
+async fn send<T>(state: &ApiState, tx: &mpsc::Sender<Result<T, Status>>, message: T) -> bool {
+    tokio::select! {
+        sent = tx.send(Ok(message)) => sent.is_ok(),
+        _ = state.shutdown.cancelled() => {
+            let _ = tx.try_send(Err(Status::unavailable("floorwatch is shutting down; reconnect and resume")));
+            false
+        }
+    }
+}
+
+fn agent_update(state: &ApiState, change: &FloorChange) -> FloorUpdate {
+    FloorUpdate { seq: change.seq, update: Some(Update::Agent(convert::agent_view(&change.agent, state.clock.now()))) }
+}
+
+async fn stream_floor(
+    state: Arc<ApiState>,
+    scope: Scope,
+    resume: Option<u64>,
+    tx: mpsc::Sender<Result<FloorUpdate, Status>>,
+    _guard: StreamGuard,
+) {
+    let mut subscription = state.hub.subscribe(resume);
+    let mut high_water = subscription.high_water;
+    let shows = |change: &FloorChange| scope.shows(&change.agent.snapshot.agent_id, &change.agent.team);
+
+    let start_messages: Vec<FloorUpdate> = match std::mem::replace(
+        &mut subscription.start,
+        SubscriptionStart::Resumed { changes: Vec::new() },
+    ) {
+        SubscriptionStart::Snapshot { reason, changes } => {
+            let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
+            let mut messages = vec![FloorUpdate {
+                seq: high_water,
+                update: Some(Update::SnapshotBegin(proto::SnapshotBegin {
+                    reason: reason.to_string(),
+                    agent_count: visible.len() as u32,
+                })),
+            }];
+            messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
+            messages.push(FloorUpdate { seq: high_water, update: Some(Update::SnapshotEnd(proto::SnapshotEnd {})) });
+            messages
+        }
+        SubscriptionStart::Resumed { changes } => {
+            let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
+            let mut messages = vec![FloorUpdate {
+                seq: high_water,
+                update: Some(Update::Resumed(proto::Resumed { replayed: visible.len() as u32 })),
+            }];
+            messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
+            messages
+        }
+    };
+    for message in start_messages {
+        if !send(&state, &tx, message).await {
+            return;
+        }
+    }
+
+    let mut teams = state.hub.watch_teams();
+    teams.mark_changed();
+    loop {
+        tokio::select! {
+            received = subscription.changes.recv() => match received {
+                Ok(change) => {
+                    if change.seq <= high_water {
+                        continue;
+                    }
+                    high_water = change.seq;
+                    if shows(&change) && !send(&state, &tx, agent_update(&state, &change)).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    let catch_up = state.hub.catch_up(high_water);
+                    telemetry::StreamClientLagged { stream: "floor", skipped }.emit();
+                    debug!(skipped, "floor client fell behind; sending latest state per agent");
+                    let marker = FloorUpdate {
+                        seq: catch_up.high_water,
+                        update: Some(Update::Coalesced(proto::Coalesced { skipped_changes: skipped })),
+                    };
+                    if !send(&state, &tx, marker).await {
+                        return;
+                    }
+                    for change in catch_up.changes.iter().filter(|c| shows(c)) {
+                        if !send(&state, &tx, agent_update(&state, change)).await {
+                            return;
+                        }
+                    }
+                    high_water = catch_up.high_water;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            changed = teams.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let summaries = teams.borrow_and_update().clone();
+                for summary in summaries.values().filter(|s| scope.shows_team(&s.team)) {
+                    let message = FloorUpdate {
+                        seq: high_water,
+                        update: Some(Update::Team(convert::team_summary(summary))),
+                    };
+                    if !send(&state, &tx, message).await {
+                        return;
+                    }
+                }
+            }
+            _ = tx.closed() => return,
+            _ = state.shutdown.cancelled() => {
+                let _ = tx.try_send(Err(Status::unavailable("floorwatch is shutting down; reconnect and resume")));
+                return;
+            }
+        }
+    }
+}
+
+async fn stream_alarms(
+    state: Arc<ApiState>,
+    scope: Scope,
+    locale: Locale,
+    tx: mpsc::Sender<Result<proto::AlarmUpdate, Status>>,
+    _guard: StreamGuard,
+) {
+    use proto::alarm_update::Update as A;
+
+    let (active, mut receiver) = state.hub.subscribe_alarms();
+    let alarm_message = |event: &crate::floor::AlarmEvent| {
+        let directory = state.directory.load();
+        let name = directory.get(&event.agent_id).map_or(event.agent_id.to_string(), |a| a.display_name.clone());
+        let alarm = convert::alarm(event, &name, &state.tz, locale);
+        proto::AlarmUpdate { update: Some(if event.raised { A::Raised(alarm) } else { A::Cleared(alarm) }) }
+    };
+
+    for event in active.iter().filter(|e| scope.shows(&e.agent_id, &e.team)) {
+        if !send(&state, &tx, alarm_message(event)).await {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            received = receiver.recv() => match received {
+                Ok(event) => {
+                    if scope.shows(&event.agent_id, &event.team) && !send(&state, &tx, alarm_message(&event)).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    telemetry::StreamClientLagged { stream: "alarms", skipped: missed }.emit();
+                    if !send(&state, &tx, proto::AlarmUpdate { update: Some(A::Missed(missed)) }).await {
+                        return;
+                    }
+                    for event in state.hub.active_alarms().iter().filter(|e| scope.shows(&e.agent_id, &e.team)) {
+                        if !send(&state, &tx, alarm_message(event)).await {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = tx.closed() => return,
+            _ = state.shutdown.cancelled() => {
+                let _ = tx.try_send(Err(Status::unavailable("floorwatch is shutting down; reconnect")));
+                return;
+            }
+        }
+    }
+}
