@@ -30,6 +30,8 @@ pub struct ApiLimits {
     pub ingest_max_batch: usize,
     /// Ingest batches one stream may have waiting for their commit.
     pub ingest_in_flight: usize,
+    /// Most agents in the directory.
+    pub max_agents: usize,
 }
 
 /// Shared state of the gRPC services.

@@ -155,6 +155,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
             max_stream_clients: config.limits.max_stream_clients,
             ingest_max_batch: config.limits.ingest_max_batch,
             ingest_in_flight: 8,
+            max_agents: config.limits.max_agents,
         },
         clock.clone(),
         shutdown.clone(),
