@@ -180,10 +180,9 @@ impl Writer {
                     if remaining.is_zero() {
                         None
                     } else {
-                        runtime
-                            .block_on(tokio::time::timeout(remaining, self.rx.recv()))
-                            .ok()
-                            .flatten()
+                        // The timer must be created inside the runtime.
+                        let wait = async { tokio::time::timeout(remaining, self.rx.recv()).await };
+                        runtime.block_on(wait).ok().flatten()
                     }
                 }
             };
