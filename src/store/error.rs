@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-/// Why a journal operation failed.
+/// Error of a journal operation.
 ///
 /// Sources sit behind `Arc` so that one failed commit can be reported to
 /// every request of its batch.

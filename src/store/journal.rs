@@ -24,7 +24,7 @@ use crate::domain::Agent;
 /// Writes (`append`, `put_agents`, `publish_roster`, `add_exception`) are
 /// async: they wait for room in the writer's queue, then for the commit.
 /// When such a future is dropped after the request was queued, the write
-/// still happens; only the answer is lost.
+/// still happens; only the reply is lost.
 ///
 /// Reads are blocking calls on one shared read-only connection, so they run
 /// one at a time. Call them at start-up or from `spawn_blocking`, not on an
@@ -60,14 +60,16 @@ impl Journal {
         let reader = schema::open_reader(path)?;
 
         let (requests, receiver) = mpsc::channel(options.queue.max(1));
-        let writer = Writer::new(path.to_path_buf(), writer_conn, receiver, &options);
+        let spawn_error = |source| StoreError::Spawn {
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        };
+        let writer = Writer::new(path.to_path_buf(), writer_conn, receiver, &options)
+            .map_err(spawn_error)?;
         let writer_thread = std::thread::Builder::new()
             .name("journal-writer".to_string())
             .spawn(move || writer.run())
-            .map_err(|source| StoreError::Spawn {
-                path: path.to_path_buf(),
-                source: Arc::new(source),
-            })?;
+            .map_err(spawn_error)?;
 
         tracing::info!(
             path = %path.display(),
@@ -102,7 +104,7 @@ impl Journal {
     }
 
     /// Appends entries and waits for their commit. The outcomes are in the
-    /// order of `entries`; an event whose (source, source event id) is
+    /// order of `entries`. An event whose (source, source event id) is
     /// already journaled, earlier in the same call included, is `Duplicate`.
     ///
     /// On error nothing of this call was committed.
@@ -202,7 +204,8 @@ impl Journal {
 
     /// Calls `f` for every entry with an effective time at or after `from`,
     /// in sequence order, without collecting them; returns how many there
-    /// were. The reader connection is held for the whole call.
+    /// were. The reader connection is locked for the whole call, so `f` must
+    /// not call read methods of this journal: they would deadlock.
     pub fn for_each_since(
         &self,
         from: Timestamp,

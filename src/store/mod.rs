@@ -9,8 +9,8 @@
 //! One writer thread owns the only read-write connection. Async callers send
 //! it requests over a bounded channel; it groups whatever is queued (up to
 //! [`JournalOptions::batch_max`] journal entries) into one transaction,
-//! commits with `synchronous=FULL` in WAL mode, and only then answers each
-//! request. So an acknowledged write is on disk, and a full queue makes
+//! commits with `synchronous=FULL` in WAL mode, and only then replies to
+//! each request. So an acknowledged write is on disk, and a full queue makes
 //! callers wait instead of growing memory. Reads use a separate read-only
 //! connection, which WAL lets run while the writer commits.
 //!
@@ -57,7 +57,7 @@ pub const JOURNAL_WRITE_ERRORS_TOTAL: &str = "floorwatch_journal_write_errors_to
 pub struct JournalOptions {
     /// Journal entries after which the writer stops adding requests to a
     /// batch and commits. A single request larger than this is still
-    /// committed whole, in one batch.
+    /// committed whole, in one batch. Zero counts as 1.
     pub batch_max: usize,
     /// How long the writer waits for more requests once the queue is empty,
     /// counted from the first request of the batch. Zero commits as soon as
@@ -65,7 +65,8 @@ pub struct JournalOptions {
     /// next batch either way.
     pub batch_delay: Duration,
     /// Capacity of the request queue, in requests (one `append` call is one
-    /// request, whatever its number of entries). Callers wait when it is full.
+    /// request, whatever its number of entries). Callers wait when it is
+    /// full. Zero counts as 1.
     pub queue: usize,
 }
 
@@ -92,7 +93,7 @@ pub struct JournaledEvent {
     pub effective_time: Timestamp,
 }
 
-/// What became of one appended entry.
+/// Outcome of one appended entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOutcome {
     /// Committed under this journal sequence number. Sequence numbers grow

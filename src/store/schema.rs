@@ -1,7 +1,7 @@
 //! Schema, migrations and connection settings of the journal file.
 //!
 //! The schema version is SQLite's `PRAGMA user_version`. Migration `i` in
-//! [`MIGRATIONS`] moves the file from version `i` to `i + 1`; each runs in
+//! [`MIGRATIONS`] moves the file from version `i` to `i + 1`. Each runs in
 //! its own transaction together with the version bump, so a crash leaves the
 //! file at the old or the new version, never in between. Migrations are only
 //! ever appended; an applied one is never edited.

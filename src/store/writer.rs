@@ -22,14 +22,14 @@ use super::{
 };
 use crate::domain::Agent;
 
-/// Where the writer sends the result of one request.
+/// Sender for the result of one request.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// A message to the writer thread.
 pub(crate) enum Request {
     Write(WriteRequest),
     /// Commit everything queued before this request, stop accepting new
-    /// requests, commit what is still buffered, then answer and exit.
+    /// requests, commit what is still buffered, then reply and exit.
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -58,6 +58,7 @@ pub(crate) struct Writer {
     path: PathBuf,
     conn: Connection,
     rx: mpsc::Receiver<Request>,
+    runtime: tokio::runtime::Runtime,
     batch_max: usize,
     batch_delay: Duration,
 }
@@ -90,40 +91,36 @@ const INSERT_JOURNAL: &str = "INSERT INTO journal (kind, source_kind, source, so
 // === impl Writer ===
 
 impl Writer {
+    /// Prepares the writer. Fails when tokio cannot build the small runtime
+    /// that gives the writer its timer.
     pub(crate) fn new(
         path: PathBuf,
         conn: Connection,
         rx: mpsc::Receiver<Request>,
         options: &JournalOptions,
-    ) -> Writer {
-        Writer {
+    ) -> std::io::Result<Writer> {
+        // A runtime of its own gives the thread a timer for waiting on the
+        // async channel with a deadline.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        Ok(Writer {
             path,
             conn,
             rx,
+            runtime,
             batch_max: options.batch_max.max(1),
             batch_delay: options.batch_delay,
-        }
+        })
     }
 
     /// Runs until every handle is dropped or a shutdown request was served.
     pub(crate) fn run(mut self) {
-        // A small runtime of its own gives the thread a timer for waiting
-        // on the async channel with a deadline.
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                tracing::error!(path = %self.path.display(), %error, "journal writer cannot build its timer; stopping");
-                return;
-            }
-        };
         tracing::debug!(path = %self.path.display(), "journal writer started");
 
         let mut shutdown_replies = Vec::new();
-        while let Some(first) = runtime.block_on(self.rx.recv()) {
-            let batch = self.collect(first, &runtime, &mut shutdown_replies);
+        while let Some(first) = self.runtime.block_on(self.rx.recv()) {
+            let batch = self.collect(first, &mut shutdown_replies);
             commit_batch(&mut self.conn, &self.path, batch);
             metrics::gauge!(JOURNAL_QUEUE_DEPTH).set(self.rx.len() as f64);
 
@@ -149,7 +146,6 @@ impl Writer {
     fn collect(
         &mut self,
         first: Request,
-        runtime: &tokio::runtime::Runtime,
         shutdown_replies: &mut Vec<oneshot::Sender<()>>,
     ) -> Vec<WriteRequest> {
         let deadline = Instant::now() + self.batch_delay;
@@ -182,7 +178,7 @@ impl Writer {
                     } else {
                         // The timer must be created inside the runtime.
                         let wait = async { tokio::time::timeout(remaining, self.rx.recv()).await };
-                        runtime.block_on(wait).ok().flatten()
+                        self.runtime.block_on(wait).ok().flatten()
                     }
                 }
             };
@@ -191,7 +187,7 @@ impl Writer {
     }
 }
 
-/// Runs `batch` in one transaction, commits, and answers every request.
+/// Runs `batch` in one transaction, commits, and replies to every request.
 fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>) {
     if batch.is_empty() {
         return;
@@ -505,9 +501,9 @@ impl WriteRequest {
         }
     }
 
-    /// Answers the request with `error` without running it.
+    /// Replies to the request with `error` without running it.
     fn fail(self, error: StoreError) {
-        // A caller that stopped waiting needs no answer.
+        // A caller that stopped waiting needs no reply.
         match self {
             WriteRequest::Append { reply, .. } => drop(reply.send(Err(error))),
             WriteRequest::PutAgents { reply, .. } => drop(reply.send(Err(error))),
@@ -522,7 +518,7 @@ impl WriteRequest {
 impl<T: Send> Waiter for Staged<T> {
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
         let answer = self.result.and_then(|value| commit.map(|()| value));
-        // A caller that stopped waiting needs no answer.
+        // A caller that stopped waiting needs no reply.
         let _ = self.reply.send(answer);
     }
 }
