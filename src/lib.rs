@@ -8,6 +8,7 @@ pub mod floor;
 pub mod i18n;
 pub mod ingest;
 pub mod roster;
+pub mod store;
 
 /// Generated gRPC types and services of package `floorwatch.v1`.
 pub mod proto {
