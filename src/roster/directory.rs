@@ -282,6 +282,12 @@ impl AgentLookup for [Agent] {
     }
 }
 
+impl<const N: usize> AgentLookup for [Agent; N] {
+    fn find_agent(&self, id: &str) -> Option<&Agent> {
+        self.as_slice().find_agent(id)
+    }
+}
+
 impl AgentLookup for Vec<Agent> {
     fn find_agent(&self, id: &str) -> Option<&Agent> {
         self.as_slice().find_agent(id)

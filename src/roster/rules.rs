@@ -392,3 +392,298 @@ pub(crate) fn start_of_day(date: Date, tz: &TimeZone) -> Option<Timestamp> {
     let midnight = DateTime::from_parts(date, jiff::civil::Time::midnight());
     tz.to_ambiguous_timestamp(midnight).compatible().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+    use crate::domain::Agent;
+    use crate::i18n::Locale;
+
+    fn amsterdam() -> TimeZone {
+        TimeZone::get("Europe/Amsterdam").expect("bundled tzdb must contain Europe/Amsterdam")
+    }
+
+    /// An activity from local wall-clock times in Amsterdam.
+    fn local(agent: &str, start: &str, end: &str, activity: ActivityType) -> ScheduledActivity {
+        let tz = amsterdam();
+        let instant = |text: &str| {
+            let datetime: DateTime = text.parse().expect("test datetime must parse");
+            tz.to_ambiguous_timestamp(datetime).compatible().expect("test datetime must exist")
+        };
+        ScheduledActivity { agent_id: agent.into(), start: instant(start), end: instant(end), activity }
+    }
+
+    fn phone(agent: &str, start: &str, end: &str) -> ScheduledActivity {
+        local(agent, start, end, ActivityType::PhoneDuty)
+    }
+
+    fn agent(id: &str, contract_hours: f64) -> Agent {
+        Agent {
+            id: id.into(),
+            display_name: id.into(),
+            team: "team-noord".into(),
+            contract_hours,
+            platform_ids: Vec::new(),
+        }
+    }
+
+    /// Five mornings of 3 h in week 50 of 2026: 15 h.
+    fn fifteen_hours(agent: &str) -> Vec<ScheduledActivity> {
+        (7..=11)
+            .map(|day| phone(agent, &format!("2026-12-{day:02}T09:00"), &format!("2026-12-{day:02}T12:00")))
+            .collect()
+    }
+
+    fn run(agents: &[Agent], activities: &[ScheduledActivity]) -> Vec<Violation> {
+        check(agents, activities, &amsterdam(), &LabourRules::default())
+    }
+
+    fn rules_of(violations: &[Violation]) -> Vec<Rule> {
+        violations.iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn valid_week_has_no_violations() {
+        let violations = run(&[agent("a-1", 15.0)], &fifteen_hours("a-1"));
+        assert!(violations.is_empty(), "{violations:?}");
+    }
+
+    #[test]
+    fn contract_above_maximum_flagged() {
+        let violations = run(&[agent("a-1", 32.0)], &fifteen_hours("a-1"));
+        let range = violations.iter().find(|v| v.rule == Rule::ContractHoursRange);
+        assert_eq!(range.map(|v| v.limit), Some(28.0), "{violations:?}");
+    }
+
+    #[test]
+    fn contract_below_minimum_flagged() {
+        let violations = run(&[agent("a-1", 12.0)], &fifteen_hours("a-1"));
+        assert!(rules_of(&violations).contains(&Rule::ContractHoursRange), "{violations:?}");
+    }
+
+    #[test]
+    fn short_week_flagged_on_monday() {
+        let mut activities = fifteen_hours("a-1");
+        activities.pop();
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert_eq!(rules_of(&violations), vec![Rule::WeeklyContractHours]);
+        assert_eq!(violations[0].date, date(2026, 12, 7));
+        assert_eq!(violations[0].value, 12.0);
+    }
+
+    #[test]
+    fn long_week_flagged() {
+        let mut activities = fifteen_hours("a-1");
+        activities.push(phone("a-1", "2026-12-12T09:00", "2026-12-12T10:00"));
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert_eq!(rules_of(&violations), vec![Rule::WeeklyContractHours]);
+    }
+
+    #[test]
+    fn extra_hours_not_counted_in_week() {
+        let mut activities = fifteen_hours("a-1");
+        activities.push(local("a-1", "2026-12-12T09:00", "2026-12-12T11:00", ActivityType::ExtraHours));
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(violations.is_empty(), "{violations:?}");
+    }
+
+    #[test]
+    fn half_hour_contract_compared_in_minutes() {
+        let mut activities = fifteen_hours("a-1");
+        activities.push(phone("a-1", "2026-12-12T09:00", "2026-12-12T09:30"));
+        let violations = run(&[agent("a-1", 15.5)], &activities);
+        assert!(violations.is_empty(), "{violations:?}");
+    }
+
+    #[test]
+    fn empty_week_inside_roster_flagged() {
+        // a-2 works week 50 only; a-1's activity in week 51 makes the roster
+        // cover week 51 too, where a-2 has nothing.
+        let mut activities = fifteen_hours("a-2");
+        activities.extend(fifteen_hours("a-1"));
+        activities.push(phone("a-1", "2026-12-14T09:00", "2026-12-14T12:00"));
+        let violations = run(&[agent("a-1", 15.0), agent("a-2", 15.0)], &activities);
+        let a2: Vec<(Rule, Date)> =
+            violations.iter().filter(|v| v.agent_id == "a-2").map(|v| (v.rule, v.date)).collect();
+        assert_eq!(a2, vec![(Rule::WeeklyContractHours, date(2026, 12, 14))]);
+    }
+
+    #[test]
+    fn four_hour_block_flagged() {
+        let activities = vec![phone("a-117", "2026-12-07T09:00", "2026-12-07T13:00")];
+        let violations = check(&[agent("a-117", 15.0)], &activities, &amsterdam(), &LabourRules::default());
+        let block = violations.iter().find(|v| v.rule == Rule::MaxBlockHours).expect("block violation");
+        assert_eq!(
+            block.text(Locale::En),
+            "a-117 on Mon 2026-12-07: block 09:00–13:00 is 4.0 h, more than the 3.0 h maximum"
+        );
+        assert_eq!(
+            block.text(Locale::Nl),
+            "a-117 op ma 2026-12-07: blok 09:00–13:00 duurt 4,0 uur, meer dan het maximum van 3,0 uur"
+        );
+    }
+
+    #[test]
+    fn three_hour_block_allowed() {
+        let activities = vec![phone("a-1", "2026-12-07T09:00", "2026-12-07T12:00")];
+        let violations = run(&[agent("a-1", 3.0)], &activities);
+        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+    }
+
+    #[test]
+    fn touching_work_merges_into_one_block() {
+        let activities = vec![
+            phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
+            local("a-1", "2026-12-07T11:00", "2026-12-07T13:00", ActivityType::Training),
+        ];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+    }
+
+    #[test]
+    fn break_ends_block() {
+        let activities = vec![
+            phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
+            local("a-1", "2026-12-07T11:00", "2026-12-07T11:15", ActivityType::Break),
+            phone("a-1", "2026-12-07T11:15", "2026-12-07T13:15"),
+        ];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+    }
+
+    #[test]
+    fn gap_ends_block() {
+        let activities = vec![
+            phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
+            phone("a-1", "2026-12-07T11:30", "2026-12-07T13:30"),
+        ];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+    }
+
+    /// 3 h + 3 h + 1 h of work split by breaks: 7 h in one day.
+    fn seven_hour_day(agent: &str, day: &str) -> Vec<ScheduledActivity> {
+        vec![
+            phone(agent, &format!("{day}T08:00"), &format!("{day}T11:00")),
+            local(agent, &format!("{day}T11:00"), &format!("{day}T11:30"), ActivityType::Lunch),
+            phone(agent, &format!("{day}T11:30"), &format!("{day}T14:30")),
+            phone(agent, &format!("{day}T16:00"), &format!("{day}T17:00")),
+        ]
+    }
+
+    #[test]
+    fn seven_hour_day_flagged() {
+        let violations = run(&[agent("a-1", 15.0)], &seven_hour_day("a-1", "2026-12-07"));
+        let day = violations.iter().find(|v| v.rule == Rule::MaxDayHours).expect("day violation");
+        assert_eq!((day.date, day.value), (date(2026, 12, 7), 7.0));
+    }
+
+    #[test]
+    fn six_hour_day_allowed() {
+        let mut activities = seven_hour_day("a-1", "2026-12-07");
+        activities.pop();
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(!rules_of(&violations).contains(&Rule::MaxDayHours), "{violations:?}");
+    }
+
+    #[test]
+    fn extra_hours_count_toward_day() {
+        let mut activities = seven_hour_day("a-1", "2026-12-07");
+        activities.pop();
+        activities.push(local("a-1", "2026-12-07T16:00", "2026-12-07T17:00", ActivityType::ExtraHours));
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(rules_of(&violations).contains(&Rule::MaxDayHours), "{violations:?}");
+    }
+
+    #[test]
+    fn night_shift_counts_toward_start_day() {
+        let activities = vec![
+            phone("a-1", "2026-12-07T20:00", "2026-12-07T23:00"),
+            local("a-1", "2026-12-07T23:00", "2026-12-07T23:30", ActivityType::Break),
+            phone("a-1", "2026-12-07T23:30", "2026-12-08T02:30"),
+            local("a-1", "2026-12-08T02:30", "2026-12-08T03:00", ActivityType::Break),
+            phone("a-1", "2026-12-08T03:00", "2026-12-08T04:00"),
+        ];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        let days: Vec<(Date, f64)> = violations
+            .iter()
+            .filter(|v| v.rule == Rule::MaxDayHours)
+            .map(|v| (v.date, v.value))
+            .collect();
+        assert_eq!(days, vec![(date(2026, 12, 7), 7.0)]);
+    }
+
+    #[test]
+    fn spring_night_shift_is_seven_real_hours() {
+        let activities = vec![phone("a-1", "2024-03-30T22:00", "2024-03-31T06:00")];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        let day = violations.iter().find(|v| v.rule == Rule::MaxDayHours).expect("day violation");
+        assert_eq!((day.date, day.value), (date(2024, 3, 30), 7.0));
+    }
+
+    #[test]
+    fn autumn_night_shift_is_nine_real_hours() {
+        let activities = vec![phone("a-1", "2024-10-26T22:00", "2024-10-27T06:00")];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        let block = violations.iter().find(|v| v.rule == Rule::MaxBlockHours).expect("block violation");
+        assert_eq!(block.value, 9.0);
+    }
+
+    #[test]
+    fn overlap_flagged_with_both_activities() {
+        let activities = vec![
+            phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
+            local("a-1", "2026-12-07T10:30", "2026-12-07T10:45", ActivityType::Break),
+        ];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        let overlap = violations
+            .iter()
+            .find(|v| v.rule == Rule::OverlappingActivities)
+            .expect("overlap violation");
+        assert_eq!(
+            overlap.text(Locale::En),
+            "a-1 on Mon 2026-12-07: phone duty 09:00–11:00 overlaps break 10:30–10:45 by 0.25 h"
+        );
+    }
+
+    #[test]
+    fn touching_activities_do_not_overlap() {
+        let activities = vec![
+            phone("a-1", "2026-12-07T09:00", "2026-12-07T10:00"),
+            local("a-1", "2026-12-07T10:00", "2026-12-07T10:15", ActivityType::Break),
+        ];
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        assert!(!rules_of(&violations).contains(&Rule::OverlappingActivities), "{violations:?}");
+    }
+
+    #[test]
+    fn unknown_agent_flagged_once() {
+        let activities = fifteen_hours("a-404");
+        let violations = run(&[agent("a-1", 15.0)], &activities);
+        let unknown: Vec<f64> =
+            violations.iter().filter(|v| v.rule == Rule::UnknownAgent).map(|v| v.value).collect();
+        assert_eq!(unknown, vec![5.0]);
+    }
+
+    #[test]
+    fn unknown_agent_text_in_dutch() {
+        let activities = vec![phone("a-404", "2026-12-07T09:00", "2026-12-07T10:00")];
+        let violations = run(&[], &activities);
+        assert_eq!(
+            violations[0].text(Locale::Nl),
+            "a-404 op ma 2026-12-07: medewerker staat niet in de medewerkerslijst (1 activiteit); voeg de medewerker toe of verbeter de id"
+        );
+    }
+
+    #[test]
+    fn week_of_sunday_is_previous_monday() {
+        assert_eq!(monday_of(date(2026, 12, 13)), date(2026, 12, 7));
+    }
+
+    #[test]
+    fn week_of_monday_is_itself() {
+        assert_eq!(monday_of(date(2026, 12, 7)), date(2026, 12, 7));
+    }
+}
