@@ -109,15 +109,16 @@ pub fn check_text_report(
 
     let activities = document.activities.len();
     let agent_count = agents.len();
+    let week_count = weeks.len();
     report.push_str(&match (violations.len(), locale) {
-        (0, Locale::En) => format!(
-            "{name}: no violations; {activities} activities of {agent_count} agents in {} weeks checked\n",
-            weeks.len()
-        ),
-        (0, Locale::Nl) => format!(
-            "{name}: geen overtredingen; {activities} activiteiten van {agent_count} medewerkers in {} weken gecontroleerd\n",
-            weeks.len()
-        ),
+        (0, Locale::En) => {
+            let unit = if week_count == 1 { "week" } else { "weeks" };
+            format!("{name}: no violations; {activities} activities of {agent_count} agents in {week_count} {unit} checked\n")
+        }
+        (0, Locale::Nl) => {
+            let unit = if week_count == 1 { "week" } else { "weken" };
+            format!("{name}: geen overtredingen; {activities} activiteiten van {agent_count} medewerkers in {week_count} {unit} gecontroleerd\n")
+        }
         (count, Locale::En) => format!("{name}: {count} violations of the labour rules\n"),
         (count, Locale::Nl) => format!("{name}: {count} overtredingen van de arbeidsregels\n"),
     });
