@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use floorwatch::domain::ActivityType;
 use floorwatch::i18n::Locale;
 use floorwatch::roster::{
-    LabourRules, Location, RosterError, RosterFormat, check, check_file_report,
-    parse_agents, parse_roster, parse_roster_document,
+    LabourRules, Location, RosterError, RosterFormat, check, check_file_report, parse_agents,
+    parse_roster, parse_roster_document,
 };
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -44,38 +44,65 @@ fn example_agents_parse() {
 fn example_roster_obeys_rules() {
     let agents = parse_agents(&read("config/examples/agents.csv"), RosterFormat::Csv)
         .expect("example directory must be valid");
-    let activities = parse_roster(&read("config/examples/roster.csv"), RosterFormat::Csv, &amsterdam())
-        .expect("example roster must parse");
+    let activities = parse_roster(
+        &read("config/examples/roster.csv"),
+        RosterFormat::Csv,
+        &amsterdam(),
+    )
+    .expect("example roster must parse");
     let violations = check(&agents, &activities, &amsterdam(), &LabourRules::default());
     assert!(violations.is_empty(), "{violations:#?}");
 }
 
 #[test]
 fn example_json_matches_csv() {
-    let csv = parse_roster_document(&read("config/examples/roster.csv"), RosterFormat::Csv, &amsterdam())
-        .expect("example CSV roster must parse");
-    let json = parse_roster_document(&read("config/examples/roster.json"), RosterFormat::Json, &amsterdam())
-        .expect("example JSON roster must parse");
+    let csv = parse_roster_document(
+        &read("config/examples/roster.csv"),
+        RosterFormat::Csv,
+        &amsterdam(),
+    )
+    .expect("example CSV roster must parse");
+    let json = parse_roster_document(
+        &read("config/examples/roster.json"),
+        RosterFormat::Json,
+        &amsterdam(),
+    )
+    .expect("example JSON roster must parse");
     assert_eq!(csv, json);
 }
 
 #[test]
 fn example_report_is_clean() {
     let path = crate_path("config/examples/roster.csv");
-    let (report, count) =
-        check_file_report(&path, &amsterdam(), None, &LabourRules::default(), Locale::En);
+    let (report, count) = check_file_report(
+        &path,
+        &amsterdam(),
+        None,
+        &LabourRules::default(),
+        Locale::En,
+    );
     assert_eq!(count, 0, "{report}");
-    assert!(report.contains("no violations; 49 activities of 4 agents in 1 week checked"), "{report}");
+    assert!(
+        report.contains("no violations; 49 activities of 4 agents in 1 week checked"),
+        "{report}"
+    );
 }
 
 #[test]
 fn four_hour_block_reported_in_english() {
     let path = crate_path("config/examples/roster-4h-block.csv");
-    let (report, count) =
-        check_file_report(&path, &amsterdam(), None, &LabourRules::default(), Locale::En);
+    let (report, count) = check_file_report(
+        &path,
+        &amsterdam(),
+        None,
+        &LabourRules::default(),
+        Locale::En,
+    );
     assert_eq!(count, 1, "{report}");
     assert!(
-        report.contains("a-117 on Mon 2026-12-07: block 09:00–13:00 is 4.0 h, more than the 3.0 h maximum"),
+        report.contains(
+            "a-117 on Mon 2026-12-07: block 09:00–13:00 is 4.0 h, more than the 3.0 h maximum"
+        ),
         "{report}"
     );
 }
@@ -83,8 +110,13 @@ fn four_hour_block_reported_in_english() {
 #[test]
 fn four_hour_block_reported_in_dutch() {
     let path = crate_path("config/examples/roster-4h-block.csv");
-    let (report, _) =
-        check_file_report(&path, &amsterdam(), None, &LabourRules::default(), Locale::Nl);
+    let (report, _) = check_file_report(
+        &path,
+        &amsterdam(),
+        None,
+        &LabourRules::default(),
+        Locale::Nl,
+    );
     assert!(
         report.contains("a-117 op ma 2026-12-07: blok 09:00–13:00 duurt 4,0 uur, meer dan het maximum van 3,0 uur"),
         "{report}"
@@ -97,10 +129,18 @@ fn report_with_directory_flags_unknown_agent() {
         .expect("example directory must be valid");
     let known: Vec<_> = agents.into_iter().filter(|a| a.id != "a-120").collect();
     let path = crate_path("config/examples/roster.csv");
-    let (report, count) =
-        check_file_report(&path, &amsterdam(), Some(&known), &LabourRules::default(), Locale::En);
+    let (report, count) = check_file_report(
+        &path,
+        &amsterdam(),
+        Some(&known),
+        &LabourRules::default(),
+        Locale::En,
+    );
     assert_eq!(count, 1, "{report}");
-    assert!(report.contains("a-120 on Mon 2026-12-07: agent is not in the agent directory"), "{report}");
+    assert!(
+        report.contains("a-120 on Mon 2026-12-07: agent is not in the agent directory"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -144,7 +184,10 @@ fn corpus_utc_instants_convert() {
     for line in text.lines().skip(1).filter(|line| !line.trim().is_empty()) {
         let (utc, expected) = line.split_once(',').expect("two columns");
         let instant: Timestamp = utc.parse().expect("corpus instant parses");
-        let local = instant.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        let local = instant
+            .to_zoned_datetime(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string();
         assert_eq!(local, expected, "{utc}");
     }
 }
@@ -178,16 +221,25 @@ fn fall_back_day_fold_rows() {
                   a-1,2025-10-26T02:30,2025-10-26T04:00,work\n\
                   a-2,2025-10-26T02:30+02:00,2025-10-26T04:00,work\n\
                   a-3,2025-10-26T02:30+01:00,2025-10-26T04:00,work\n";
-    let errors = parse_roster(roster, RosterFormat::Csv, &amsterdam()).expect_err("line 2 is ambiguous");
+    let errors =
+        parse_roster(roster, RosterFormat::Csv, &amsterdam()).expect_err("line 2 is ambiguous");
     assert_eq!(errors.len(), 1, "{errors}");
     assert_eq!(errors[0].location(), Location::Line(2));
 
     let resolved = roster.replace("a-1,2025-10-26T02:30,", "a-1,2025-10-26T01:30,");
-    let activities = parse_roster(&resolved, RosterFormat::Csv, &amsterdam()).expect("offsets resolve the fold");
-    let minutes: Vec<i64> = activities.iter().map(|a| a.end.duration_since(a.start).as_mins()).collect();
+    let activities =
+        parse_roster(&resolved, RosterFormat::Csv, &amsterdam()).expect("offsets resolve the fold");
+    let minutes: Vec<i64> = activities
+        .iter()
+        .map(|a| a.end.duration_since(a.start).as_mins())
+        .collect();
     // 01:30 summer time to 04:00 winter time is 3.5 h real.
     assert_eq!(minutes, vec![210, 150, 90]);
-    assert!(activities.iter().all(|a| a.activity == ActivityType::PhoneDuty));
+    assert!(
+        activities
+            .iter()
+            .all(|a| a.activity == ActivityType::PhoneDuty)
+    );
 }
 
 #[test]
@@ -202,7 +254,13 @@ fn weekly_rule_named_in_report_lines() {
     let path = dir.path().join("short.csv");
     std::fs::write(&path, without_thursday).expect("write temp roster");
 
-    let (report, count) = check_file_report(&path, &amsterdam(), None, &LabourRules::default(), Locale::En);
+    let (report, count) = check_file_report(
+        &path,
+        &amsterdam(),
+        None,
+        &LabourRules::default(),
+        Locale::En,
+    );
     assert_eq!(count, 1, "{report}");
     assert!(
         report.contains("a-117 in week 2026-W50 (from Mon 2026-12-07): 18.0 h of work scheduled, 6.0 h less than the contract of 24.0 h"),

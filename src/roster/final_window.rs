@@ -2,8 +2,8 @@
 //! may no longer change by a new publish.
 //!
 //! With `final_weeks_ahead = 3`, the week that contains now and the two
-//! weeks after it are final; the third week after now's week is the first
-//! open one. Precisely: an activity is inside the final window when it
+//! weeks after it are final, and the third week after now's week is the
+//! first open one. Precisely: an activity is inside the final window when it
 //! starts before 00:00 site time on the Monday `final_weeks_ahead` ISO weeks
 //! after the Monday of now's week. Activities in the past are inside the
 //! window too. Swaps are not checked against the window: agents may swap
@@ -116,12 +116,19 @@ fn diff_agent(
                 };
                 (detail, after)
             }
-            None => (Detail::Removed { activity: LocalActivity::of(before, tz) }, before),
+            None => (
+                Detail::Removed {
+                    activity: LocalActivity::of(before, tz),
+                },
+                before,
+            ),
         };
         violations.push(change(subject, detail, limit, tz));
     }
     for after in added {
-        let detail = Detail::Added { activity: LocalActivity::of(after, tz) };
+        let detail = Detail::Added {
+            activity: LocalActivity::of(after, tz),
+        };
         violations.push(change(after, detail, limit, tz));
     }
 }
@@ -150,7 +157,12 @@ mod tests {
     }
 
     fn activity(start: &str, end: &str, kind: ActivityType) -> ScheduledActivity {
-        ScheduledActivity { agent_id: "a-1".into(), start: ts(start), end: ts(end), activity: kind }
+        ScheduledActivity {
+            agent_id: "a-1".into(),
+            start: ts(start),
+            end: ts(end),
+            activity: kind,
+        }
     }
 
     /// Wednesday 2026-12-09 in week 50; weeks 50, 51 and 52 are final.
@@ -160,8 +172,16 @@ mod tests {
 
     fn previous() -> RosterBook {
         RosterBook::from_activities(vec![
-            activity("2026-12-21T08:00:00Z", "2026-12-21T11:00:00Z", ActivityType::PhoneDuty),
-            activity("2026-12-28T08:00:00Z", "2026-12-28T11:00:00Z", ActivityType::PhoneDuty),
+            activity(
+                "2026-12-21T08:00:00Z",
+                "2026-12-21T11:00:00Z",
+                ActivityType::PhoneDuty,
+            ),
+            activity(
+                "2026-12-28T08:00:00Z",
+                "2026-12-28T11:00:00Z",
+                ActivityType::PhoneDuty,
+            ),
         ])
     }
 
@@ -184,38 +204,82 @@ mod tests {
     #[test]
     fn window_end_from_sunday_night() {
         // Sunday 23:30 local still belongs to week 50.
-        let end = final_window_end(ts("2026-12-13T22:30:00Z"), &amsterdam(), &LabourRules::default());
+        let end = final_window_end(
+            ts("2026-12-13T22:30:00Z"),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert_eq!(end, Some(ts("2026-12-27T23:00:00Z")));
     }
 
     #[test]
     fn unchanged_roster_has_no_changes() {
-        let got = changes_inside_final_window(&previous(), &update(previous().activities("a-1").to_vec()), now(), &amsterdam(), &LabourRules::default());
+        let got = changes_inside_final_window(
+            &previous(),
+            &update(previous().activities("a-1").to_vec()),
+            now(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
     fn removal_in_final_week_flagged() {
-        let new = vec![activity("2026-12-28T08:00:00Z", "2026-12-28T11:00:00Z", ActivityType::PhoneDuty)];
-        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
+        let new = vec![activity(
+            "2026-12-28T08:00:00Z",
+            "2026-12-28T11:00:00Z",
+            ActivityType::PhoneDuty,
+        )];
+        let got = changes_inside_final_window(
+            &previous(),
+            &update(new),
+            now(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0].detail, Detail::Removed { .. }), "{got:?}");
     }
 
     #[test]
     fn change_in_open_week_allowed() {
-        let new = vec![activity("2026-12-21T08:00:00Z", "2026-12-21T11:00:00Z", ActivityType::PhoneDuty)];
-        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
+        let new = vec![activity(
+            "2026-12-21T08:00:00Z",
+            "2026-12-21T11:00:00Z",
+            ActivityType::PhoneDuty,
+        )];
+        let got = changes_inside_final_window(
+            &previous(),
+            &update(new),
+            now(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
     fn same_start_reported_as_changed() {
         let new = vec![
-            activity("2026-12-21T08:00:00Z", "2026-12-21T10:00:00Z", ActivityType::Training),
-            activity("2026-12-28T08:00:00Z", "2026-12-28T11:00:00Z", ActivityType::PhoneDuty),
+            activity(
+                "2026-12-21T08:00:00Z",
+                "2026-12-21T10:00:00Z",
+                ActivityType::Training,
+            ),
+            activity(
+                "2026-12-28T08:00:00Z",
+                "2026-12-28T11:00:00Z",
+                ActivityType::PhoneDuty,
+            ),
         ];
-        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
+        let got = changes_inside_final_window(
+            &previous(),
+            &update(new),
+            now(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0].detail, Detail::Changed { .. }), "{got:?}");
     }
@@ -223,8 +287,18 @@ mod tests {
     #[test]
     fn addition_in_final_week_flagged() {
         let mut new = previous().activities("a-1").to_vec();
-        new.push(activity("2026-12-22T08:00:00Z", "2026-12-22T09:00:00Z", ActivityType::Meeting));
-        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
+        new.push(activity(
+            "2026-12-22T08:00:00Z",
+            "2026-12-22T09:00:00Z",
+            ActivityType::Meeting,
+        ));
+        let got = changes_inside_final_window(
+            &previous(),
+            &update(new),
+            now(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0].detail, Detail::Added { .. }), "{got:?}");
     }

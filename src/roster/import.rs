@@ -39,11 +39,31 @@ struct RawActivity {
 }
 
 const ROSTER_COLUMNS: [Column; 5] = [
-    Column { name: "agent_id", aliases: &[], required: true },
-    Column { name: "start", aliases: &["start_local"], required: true },
-    Column { name: "end", aliases: &["end_local"], required: true },
-    Column { name: "activity", aliases: &[], required: true },
-    Column { name: "contract_hours", aliases: &[], required: false },
+    Column {
+        name: "agent_id",
+        aliases: &[],
+        required: true,
+    },
+    Column {
+        name: "start",
+        aliases: &["start_local"],
+        required: true,
+    },
+    Column {
+        name: "end",
+        aliases: &["end_local"],
+        required: true,
+    },
+    Column {
+        name: "activity",
+        aliases: &[],
+        required: true,
+    },
+    Column {
+        name: "contract_hours",
+        aliases: &[],
+        required: false,
+    },
 ];
 
 const ROSTER_COLUMN_LIST: &str = "agent_id, start, end, activity (contract_hours optional)";
@@ -82,8 +102,10 @@ pub fn parse_roster_document(
         }
     }
 
-    document.contract_hours =
-        contract_seen.into_iter().map(|(agent, (hours, _))| (agent, hours)).collect();
+    document.contract_hours = contract_seen
+        .into_iter()
+        .map(|(agent, (hours, _))| (agent, hours))
+        .collect();
     tracing::debug!(
         activities = document.activities.len(),
         agents_with_contract_hours = document.contract_hours.len(),
@@ -96,8 +118,16 @@ fn raw_from_csv(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
     read_rows(text, &ROSTER_COLUMNS, ROSTER_COLUMN_LIST, errors)
         .into_iter()
         .filter_map(|row| {
-            let [agent_id, start, end, activity, contract_hours] = <[Option<String>; 5]>::try_from(row.values).ok()?;
-            Some(RawActivity { at: Location::Line(row.line), agent_id, start, end, activity, contract_hours })
+            let [agent_id, start, end, activity, contract_hours] =
+                <[Option<String>; 5]>::try_from(row.values).ok()?;
+            Some(RawActivity {
+                at: Location::Line(row.line),
+                agent_id,
+                start,
+                end,
+                activity,
+                contract_hours,
+            })
         })
         .collect()
 }
@@ -106,8 +136,14 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
     let document: Value = match serde_json::from_str(text) {
         Ok(document) => document,
         Err(err) => {
-            let at = Location::LineColumn { line: err.line(), column: err.column() };
-            errors.push(RosterError::Json { at, message: err.to_string() });
+            let at = Location::LineColumn {
+                line: err.line(),
+                column: err.column(),
+            };
+            errors.push(RosterError::Json {
+                at,
+                message: err.to_string(),
+            });
             return Vec::new();
         }
     };
@@ -127,8 +163,7 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
         _ => {
             errors.push(RosterError::Json {
                 at: Location::File,
-                message: "expected an object with an \"activities\" array, or an array"
-                    .to_string(),
+                message: "expected an object with an \"activities\" array, or an array".to_string(),
             });
             return Vec::new();
         }
@@ -136,13 +171,22 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
 
     let mut raw = Vec::with_capacity(items.len().min(MAX_ROWS));
     for (index, item) in items.into_iter().enumerate() {
-        let at = Location::Item { list: "activities", index };
+        let at = Location::Item {
+            list: "activities",
+            index,
+        };
         if index >= MAX_ROWS {
-            errors.push(RosterError::TooManyRows { at, limit: MAX_ROWS });
+            errors.push(RosterError::TooManyRows {
+                at,
+                limit: MAX_ROWS,
+            });
             break;
         }
         let Value::Object(object) = item else {
-            if !errors.push(RosterError::Json { at, message: "expected an object".to_string() }) {
+            if !errors.push(RosterError::Json {
+                at,
+                message: "expected an object".to_string(),
+            }) {
                 break;
             }
             continue;
@@ -151,7 +195,9 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
         let mut field = |name: &'static str| -> Option<String> {
             match object.get(name) {
                 None | Some(Value::Null) => None,
-                Some(Value::String(text)) => Some(text.trim().to_string()).filter(|t| !t.is_empty()),
+                Some(Value::String(text)) => {
+                    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+                }
                 // Contract hours are a number in JSON; keep its text form so
                 // CSV and JSON share one check.
                 Some(Value::Number(number)) if name == "contract_hours" => Some(number.to_string()),
@@ -178,13 +224,20 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
 
 /// Checks one row; pushes every problem it finds and returns the activity
 /// when there were none.
-fn check_row(row: &RawActivity, tz: &TimeZone, errors: &mut ErrorSink) -> Option<ScheduledActivity> {
+fn check_row(
+    row: &RawActivity,
+    tz: &TimeZone,
+    errors: &mut ErrorSink,
+) -> Option<ScheduledActivity> {
     let at = row.at;
     let mut valid = true;
 
     let agent_id = row.agent_id.clone();
     if agent_id.is_none() {
-        errors.push(RosterError::MissingField { at, field: "agent_id" });
+        errors.push(RosterError::MissingField {
+            at,
+            field: "agent_id",
+        });
         valid = false;
     }
 
@@ -206,7 +259,10 @@ fn check_row(row: &RawActivity, tz: &TimeZone, errors: &mut ErrorSink) -> Option
 
     let activity = match row.activity.as_deref() {
         None => {
-            errors.push(RosterError::MissingField { at, field: "activity" });
+            errors.push(RosterError::MissingField {
+                at,
+                field: "activity",
+            });
             None
         }
         Some(name) => {
@@ -222,7 +278,8 @@ fn check_row(row: &RawActivity, tz: &TimeZone, errors: &mut ErrorSink) -> Option
         }
     };
 
-    let (Some(agent_id), Some(start), Some(end), Some(activity)) = (agent_id, start, end, activity) else {
+    let (Some(agent_id), Some(start), Some(end), Some(activity)) = (agent_id, start, end, activity)
+    else {
         return None;
     };
     if end <= start {
@@ -234,7 +291,12 @@ fn check_row(row: &RawActivity, tz: &TimeZone, errors: &mut ErrorSink) -> Option
         valid = false;
     }
 
-    valid.then_some(ScheduledActivity { agent_id, start, end, activity })
+    valid.then_some(ScheduledActivity {
+        agent_id,
+        start,
+        end,
+        activity,
+    })
 }
 
 /// Records the row's contract hours; every row of one agent that gives
@@ -310,7 +372,8 @@ mod tests {
 
     #[test]
     fn csv_row_parses() {
-        let text = "agent_id,start,end,activity\na-117,2026-12-07T09:00,2026-12-07T12:00,phone_duty\n";
+        let text =
+            "agent_id,start,end,activity\na-117,2026-12-07T09:00,2026-12-07T12:00,phone_duty\n";
         let activities = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect("valid roster");
         let expected = ScheduledActivity {
             agent_id: "a-117".into(),
@@ -347,7 +410,16 @@ mod tests {
     fn gap_start_rejected_with_line() {
         let text = "agent_id,start,end,activity\na-1,2024-03-31T02:30,2024-03-31T04:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("gap");
-        assert!(matches!(&errors[0], RosterError::TimeInGap { at: Location::Line(2), .. }), "{errors}");
+        assert!(
+            matches!(
+                &errors[0],
+                RosterError::TimeInGap {
+                    at: Location::Line(2),
+                    ..
+                }
+            ),
+            "{errors}"
+        );
     }
 
     #[test]
@@ -355,7 +427,10 @@ mod tests {
         let text = "agent_id,start,end,activity\na-1,2024-03-31T02:30,2024-03-31T04:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("gap");
         let message = errors[0].to_string();
-        assert!(message.contains("line 2: start 2024-03-31T02:30 does not exist"), "{message}");
+        assert!(
+            message.contains("line 2: start 2024-03-31T02:30 does not exist"),
+            "{message}"
+        );
         assert!(message.contains("2024-03-31T03:30"), "{message}");
     }
 
@@ -364,15 +439,23 @@ mod tests {
         let text = "agent_id,start,end,activity\na-1,2024-10-27T02:30,2024-10-27T04:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("fold");
         let message = errors[0].to_string();
-        assert!(message.contains("line 2: start 2024-10-27T02:30 occurs twice"), "{message}");
-        assert!(message.contains("add the offset, e.g. 2024-10-27T02:30+02:00"), "{message}");
+        assert!(
+            message.contains("line 2: start 2024-10-27T02:30 occurs twice"),
+            "{message}"
+        );
+        assert!(
+            message.contains("add the offset, e.g. 2024-10-27T02:30+02:00"),
+            "{message}"
+        );
         assert!(message.contains("2024-10-27T02:30+01:00"), "{message}");
     }
 
     #[test]
     fn fold_with_offset_accepted() {
-        let text = "agent_id,start,end,activity\na-1,2024-10-27T02:30+01:00,2024-10-27T04:00,work\n";
-        let activities = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect("offset resolves fold");
+        let text =
+            "agent_id,start,end,activity\na-1,2024-10-27T02:30+01:00,2024-10-27T04:00,work\n";
+        let activities =
+            parse_roster(text, RosterFormat::Csv, &amsterdam()).expect("offset resolves fold");
         assert_eq!(activities[0].start, ts("2024-10-27T01:30:00Z"));
     }
 
@@ -380,14 +463,22 @@ mod tests {
     fn end_before_start_rejected() {
         let text = "agent_id,start,end,activity\na-1,2026-12-07T12:00,2026-12-07T09:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("reversed");
-        assert!(matches!(&errors[0], RosterError::EndNotAfterStart { .. }), "{errors}");
+        assert!(
+            matches!(&errors[0], RosterError::EndNotAfterStart { .. }),
+            "{errors}"
+        );
     }
 
     #[test]
     fn unknown_activity_rejected() {
         let text = "agent_id,start,end,activity\na-1,2026-12-07T09:00,2026-12-07T10:00,napping\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("unknown");
-        assert!(errors[0].to_string().contains("unknown activity \"napping\""), "{errors}");
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("unknown activity \"napping\""),
+            "{errors}"
+        );
     }
 
     #[test]
@@ -398,9 +489,13 @@ mod tests {
                     a-2,2026-12-07T09:00,2026-12-07T10:00,bogus\n\
                     \n\
                     ,2026-12-07T09:00,2026-12-07T10:00,work\n";
-        let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("three bad rows");
+        let errors =
+            parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("three bad rows");
         let lines: Vec<Location> = errors.iter().map(RosterError::location).collect();
-        assert_eq!(lines, vec![Location::Line(3), Location::Line(4), Location::Line(6)]);
+        assert_eq!(
+            lines,
+            vec![Location::Line(3), Location::Line(4), Location::Line(6)]
+        );
     }
 
     #[test]
@@ -414,21 +509,32 @@ mod tests {
     fn header_required() {
         let text = "a-1,2026-12-07T09:00,2026-12-07T10:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("no header");
-        assert!(matches!(&errors[0], RosterError::MissingColumn { at: Location::Line(1), .. }), "{errors}");
+        assert!(
+            matches!(
+                &errors[0],
+                RosterError::MissingColumn {
+                    at: Location::Line(1),
+                    ..
+                }
+            ),
+            "{errors}"
+        );
     }
 
     #[test]
     fn json_object_parses() {
         let text = r#"{"activities":[{"agent_id":"a-1","start":"2026-12-07T09:00",
                        "end":"2026-12-07T10:00+01:00","activity":"training"}]}"#;
-        let activities = parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
+        let activities =
+            parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
         assert_eq!(activities[0].activity, ActivityType::Training);
     }
 
     #[test]
     fn json_top_level_array_parses() {
         let text = r#"[{"agent_id":"a-1","start":"2026-12-07T08:00Z","end":"2026-12-07T09:00Z","activity":"break"}]"#;
-        let activities = parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
+        let activities =
+            parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
         assert_eq!(activities[0].start, ts("2026-12-07T08:00:00Z"));
     }
 
@@ -437,7 +543,8 @@ mod tests {
         let text = r#"[{"agent_id":"a-1","start":"2026-12-07T09:00","end":"2026-12-07T10:00","activity":"work"},
                        {"agent_id":"a-1","start":"2024-10-27T02:30","end":"2024-10-27T04:00","activity":"work"},
                        {"agent_id":7,"start":"2026-12-07T09:00","end":"2026-12-07T10:00","activity":"work"}]"#;
-        let errors = parse_roster(text, RosterFormat::Json, &amsterdam()).expect_err("two bad items");
+        let errors =
+            parse_roster(text, RosterFormat::Json, &amsterdam()).expect_err("two bad items");
         let at: Vec<String> = errors.iter().map(|e| e.location().to_string()).collect();
         assert_eq!(at, vec!["activities[1]", "activities[2]", "activities[2]"]);
     }
@@ -446,7 +553,10 @@ mod tests {
     fn json_syntax_error_has_line() {
         let text = "{\"activities\": [\n  {\"agent_id\": }\n]}";
         let errors = parse_roster(text, RosterFormat::Json, &amsterdam()).expect_err("bad json");
-        assert!(matches!(errors[0].location(), Location::LineColumn { line: 2, .. }), "{errors}");
+        assert!(
+            matches!(errors[0].location(), Location::LineColumn { line: 2, .. }),
+            "{errors}"
+        );
     }
 
     #[test]
@@ -465,16 +575,36 @@ mod tests {
                     a-1,2026-12-07T09:00,2026-12-07T10:00,work,24\n\
                     a-1,2026-12-08T09:00,2026-12-08T10:00,work,20\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("differ");
-        assert!(matches!(&errors[0], RosterError::ContractHoursDiffer { at: Location::Line(3), .. }), "{errors}");
+        assert!(
+            matches!(
+                &errors[0],
+                RosterError::ContractHoursDiffer {
+                    at: Location::Line(3),
+                    ..
+                }
+            ),
+            "{errors}"
+        );
     }
 
     #[test]
     fn garbage_lines_never_panic() {
         let lines = [
-            "", ",", ",,,,,,,,,", "\"", "\"unterminated,x", "a-1", "a-1,,,", "a-1,x,y,z",
-            "a-1,2026-12-07T09:00,,work", "\u{0}\u{1}\u{2}", "ééé,ééé,ééé,ééé",
-            "a-1,2026-12-07T09:00+99:99,2026-12-07T10:00,work", "a-1,-2026-12-07T09:00,1,work",
-            "a-1,2026-12-07T09:00,2026-12-07T10:00,work,NaN", "a-1,2026-12-07T09:00,2026-12-07T10:00,work,inf",
+            "",
+            ",",
+            ",,,,,,,,,",
+            "\"",
+            "\"unterminated,x",
+            "a-1",
+            "a-1,,,",
+            "a-1,x,y,z",
+            "a-1,2026-12-07T09:00,,work",
+            "\u{0}\u{1}\u{2}",
+            "ééé,ééé,ééé,ééé",
+            "a-1,2026-12-07T09:00+99:99,2026-12-07T10:00,work",
+            "a-1,-2026-12-07T09:00,1,work",
+            "a-1,2026-12-07T09:00,2026-12-07T10:00,work,NaN",
+            "a-1,2026-12-07T09:00,2026-12-07T10:00,work,inf",
             "a-1,2026-12-07T09:00,2026-12-07T10:00,work,1e400",
             "a-1,+999999-01-01T00:00Z,+999999-01-02T00:00Z,work",
         ];
@@ -493,6 +623,10 @@ mod tests {
             text.push_str("a-1,bad,bad,bad\n");
         }
         let errors = parse_roster(&text, RosterFormat::Csv, &amsterdam()).expect_err("all bad");
-        assert!(matches!(errors.last(), Some(RosterError::TooManyErrors { .. })), "{}", errors.len());
+        assert!(
+            matches!(errors.last(), Some(RosterError::TooManyErrors { .. })),
+            "{}",
+            errors.len()
+        );
     }
 }

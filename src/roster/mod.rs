@@ -14,8 +14,8 @@ pub mod import;
 pub mod report;
 pub mod rules;
 pub mod swap;
-pub mod texts;
 mod table;
+pub mod texts;
 mod time;
 pub mod violation;
 

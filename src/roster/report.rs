@@ -23,8 +23,9 @@ pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 /// published roster.
 ///
 /// With `directory`, agents not in it are reported and contract hours come
-/// from it. Without, contract hours come from the file's `contract_hours`
-/// column; agents without them get no weekly checks, and a note says so.
+/// from it. Without it, contract hours come from the file's
+/// `contract_hours` column. Agents without them get no weekly checks, and
+/// the report adds a note for each.
 pub fn check_file_report(
     path: &Path,
     tz: &TimeZone,
@@ -43,7 +44,15 @@ pub fn check_file_report(
             return (line + "\n", 1);
         }
     };
-    check_text_report(&name, &text, RosterFormat::from_path(path), tz, directory, rules, locale)
+    check_text_report(
+        &name,
+        &text,
+        RosterFormat::from_path(path),
+        tz,
+        directory,
+        rules,
+        locale,
+    )
 }
 
 /// Checks roster `text` like [`check_file_report`]; `name` labels the lines.
@@ -81,9 +90,13 @@ pub fn check_text_report(
     let status = |agent: &str| match directory {
         Some(agents) => match agents.find_agent(agent) {
             None => AgentStatus::Unknown,
-            Some(agent) => AgentStatus::Known { contract_hours: Some(agent.contract_hours) },
+            Some(agent) => AgentStatus::Known {
+                contract_hours: Some(agent.contract_hours),
+            },
         },
-        None => AgentStatus::Known { contract_hours: document.contract_hours.get(agent).copied() },
+        None => AgentStatus::Known {
+            contract_hours: document.contract_hours.get(agent).copied(),
+        },
     };
     let weeks = weeks_touched(&document.activities, tz);
     let violations = check_with(&status, &document.activities, &weeks, tz, rules);
@@ -93,9 +106,16 @@ pub fn check_text_report(
         report.push('\n');
     }
 
-    let agents: BTreeSet<&str> = document.activities.iter().map(|a| a.agent_id.as_str()).collect();
+    let agents: BTreeSet<&str> = document
+        .activities
+        .iter()
+        .map(|a| a.agent_id.as_str())
+        .collect();
     if directory.is_none() {
-        for agent in agents.iter().filter(|a| !document.contract_hours.contains_key(**a)) {
+        for agent in agents
+            .iter()
+            .filter(|a| !document.contract_hours.contains_key(**a))
+        {
             report.push_str(&match locale {
                 Locale::En => format!(
                     "note: {agent} has no contract_hours in the file, so its weekly hours are not checked; add the column or pass the agent directory\n"
@@ -128,7 +148,10 @@ pub fn check_text_report(
 fn read_limited(path: &Path) -> Result<String, String> {
     let metadata = std::fs::metadata(path).map_err(|err| err.to_string())?;
     if metadata.len() > MAX_FILE_BYTES {
-        return Err(format!("{} bytes is more than the {MAX_FILE_BYTES} byte limit", metadata.len()));
+        return Err(format!(
+            "{} bytes is more than the {MAX_FILE_BYTES} byte limit",
+            metadata.len()
+        ));
     }
     std::fs::read_to_string(path).map_err(|err| err.to_string())
 }
@@ -144,7 +167,13 @@ mod tests {
     #[test]
     fn missing_file_counts_one_problem() {
         let path = Path::new("/nonexistent/roster.csv");
-        let (report, count) = check_file_report(path, &amsterdam(), None, &LabourRules::default(), Locale::En);
+        let (report, count) = check_file_report(
+            path,
+            &amsterdam(),
+            None,
+            &LabourRules::default(),
+            Locale::En,
+        );
         assert_eq!(count, 1);
         assert!(report.contains("cannot read the file"), "{report}");
     }
@@ -153,19 +182,37 @@ mod tests {
     fn parse_errors_listed_in_dutch() {
         let text = "agent_id,start,end,activity\na-1,2024-03-31T02:30,2024-03-31T04:00,work\n";
         let (report, count) = check_text_report(
-            "rooster.csv", text, RosterFormat::Csv, &amsterdam(), None, &LabourRules::default(), Locale::Nl,
+            "rooster.csv",
+            text,
+            RosterFormat::Csv,
+            &amsterdam(),
+            None,
+            &LabourRules::default(),
+            Locale::Nl,
         );
         assert_eq!(count, 1);
-        assert!(report.contains("rooster.csv: regel 2: start 2024-03-31T02:30 bestaat niet"), "{report}");
+        assert!(
+            report.contains("rooster.csv: regel 2: start 2024-03-31T02:30 bestaat niet"),
+            "{report}"
+        );
     }
 
     #[test]
     fn missing_contract_hours_noted() {
         let text = "agent_id,start,end,activity\na-1,2026-12-07T09:00,2026-12-07T12:00,work\n";
         let (report, count) = check_text_report(
-            "roster.csv", text, RosterFormat::Csv, &amsterdam(), None, &LabourRules::default(), Locale::En,
+            "roster.csv",
+            text,
+            RosterFormat::Csv,
+            &amsterdam(),
+            None,
+            &LabourRules::default(),
+            Locale::En,
         );
         assert_eq!(count, 0, "{report}");
-        assert!(report.contains("note: a-1 has no contract_hours"), "{report}");
+        assert!(
+            report.contains("note: a-1 has no contract_hours"),
+            "{report}"
+        );
     }
 }

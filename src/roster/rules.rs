@@ -3,7 +3,7 @@
 //!
 //! The check is pure: it takes the activities, the agent directory, the site
 //! time zone and the rule numbers, and returns every [`Violation`]. Days are
-//! local days in the site zone; a shift (a chain of touching activities)
+//! local days in the site zone. A shift (a chain of touching activities)
 //! that crosses midnight counts toward the day it starts, and toward the ISO
 //! week that day is in. Durations are real elapsed time, so a night shift
 //! over the spring-forward change is an hour shorter than the wall clock
@@ -51,7 +51,7 @@ impl Default for LabourRules {
     }
 }
 
-/// What the check knows about an agent.
+/// Agent facts the check uses, from the directory or the roster file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum AgentStatus {
     /// Not in the directory: reported as `unknown_agent`; the weekly rules
@@ -94,7 +94,9 @@ pub fn check_weeks<L: AgentLookup + ?Sized>(
 ) -> Vec<Violation> {
     let status = |agent: &str| match agents.find_agent(agent) {
         None => AgentStatus::Unknown,
-        Some(agent) => AgentStatus::Known { contract_hours: Some(agent.contract_hours) },
+        Some(agent) => AgentStatus::Known {
+            contract_hours: Some(agent.contract_hours),
+        },
     };
     check_with(&status, activities, weeks, tz, rules)
 }
@@ -114,7 +116,7 @@ pub fn monday_of(date: Date) -> Date {
     date.checked_sub(Span::new().days(back)).unwrap_or(date)
 }
 
-/// The check behind [`check`], with the agent's status supplied by the
+/// Checks like [`check_weeks`], with the agent's status supplied by the
 /// caller, so a roster file with its own contract hours can be checked.
 pub(crate) fn check_with(
     status: &dyn Fn(&str) -> AgentStatus,
@@ -145,9 +147,7 @@ pub(crate) fn check_with(
         check_days(agent_id, &agent_shifts, rules, &mut violations);
     }
 
-    violations.sort_by(|a, b| {
-        (&a.agent_id, a.date, a.rule).cmp(&(&b.agent_id, b.date, b.rule))
-    });
+    violations.sort_by(|a, b| (&a.agent_id, a.date, a.rule).cmp(&(&b.agent_id, b.date, b.rule)));
     tracing::debug!(
         activities = activities.len(),
         weeks = weeks.len(),
@@ -161,7 +161,10 @@ pub(crate) fn check_with(
 fn by_agent(activities: &[ScheduledActivity]) -> BTreeMap<&str, Vec<&ScheduledActivity>> {
     let mut grouped: BTreeMap<&str, Vec<&ScheduledActivity>> = BTreeMap::new();
     for activity in activities {
-        grouped.entry(activity.agent_id.as_str()).or_default().push(activity);
+        grouped
+            .entry(activity.agent_id.as_str())
+            .or_default()
+            .push(activity);
     }
     for list in grouped.values_mut() {
         list.sort_by_key(|a| (a.start, a.end));
@@ -228,7 +231,8 @@ fn check_weekly_hours(
     weeks: &BTreeSet<Date>,
     violations: &mut Vec<Violation>,
 ) {
-    let mut seconds_per_week: BTreeMap<Date, i64> = weeks.iter().map(|&monday| (monday, 0)).collect();
+    let mut seconds_per_week: BTreeMap<Date, i64> =
+        weeks.iter().map(|&monday| (monday, 0)).collect();
     for shift in agent_shifts {
         if let Some(total) = seconds_per_week.get_mut(&monday_of(shift.date)) {
             *total += shift
@@ -258,7 +262,10 @@ fn check_weekly_hours(
 
 fn check_overlaps(sorted: &[&ScheduledActivity], tz: &TimeZone, violations: &mut Vec<Violation>) {
     for (index, first) in sorted.iter().enumerate() {
-        for second in sorted[index + 1..].iter().take_while(|a| a.start < first.end) {
+        for second in sorted[index + 1..]
+            .iter()
+            .take_while(|a| a.start < first.end)
+        {
             let overlap_end = first.end.min(second.end);
             let overlap = overlap_end.duration_since(second.start).as_secs();
             violations.push(Violation {
@@ -297,7 +304,10 @@ fn check_blocks(
                 rule: Rule::MaxBlockHours,
                 value: length as f64 / 3600.0,
                 limit: rules.max_block_hours,
-                detail: Detail::Block { start: tz.to_datetime(start), end: tz.to_datetime(end) },
+                detail: Detail::Block {
+                    start: tz.to_datetime(start),
+                    end: tz.to_datetime(end),
+                },
             });
         }
     };
@@ -334,8 +344,12 @@ fn check_days(
 ) {
     let mut seconds_per_day: BTreeMap<Date, i64> = BTreeMap::new();
     for shift in agent_shifts {
-        let work: i64 =
-            shift.activities.iter().filter(|a| a.activity.is_work()).map(|a| seconds(a)).sum();
+        let work: i64 = shift
+            .activities
+            .iter()
+            .filter(|a| a.activity.is_work())
+            .map(|a| seconds(a))
+            .sum();
         *seconds_per_day.entry(shift.date).or_default() += work;
     }
 
@@ -355,7 +369,9 @@ fn check_days(
 }
 
 fn unknown_agent(agent_id: &str, sorted: &[&ScheduledActivity], tz: &TimeZone) -> Violation {
-    let date = sorted.first().map_or(Date::ZERO, |a| local_date(a.start, tz));
+    let date = sorted
+        .first()
+        .map_or(Date::ZERO, |a| local_date(a.start, tz));
     Violation {
         agent_id: agent_id.to_string(),
         date,
@@ -405,14 +421,21 @@ mod tests {
         TimeZone::get("Europe/Amsterdam").expect("bundled tzdb must contain Europe/Amsterdam")
     }
 
-    /// An activity from local wall-clock times in Amsterdam.
+    /// Builds an activity from local wall-clock times in Amsterdam.
     fn local(agent: &str, start: &str, end: &str, activity: ActivityType) -> ScheduledActivity {
         let tz = amsterdam();
         let instant = |text: &str| {
             let datetime: DateTime = text.parse().expect("test datetime must parse");
-            tz.to_ambiguous_timestamp(datetime).compatible().expect("test datetime must exist")
+            tz.to_ambiguous_timestamp(datetime)
+                .compatible()
+                .expect("test datetime must exist")
         };
-        ScheduledActivity { agent_id: agent.into(), start: instant(start), end: instant(end), activity }
+        ScheduledActivity {
+            agent_id: agent.into(),
+            start: instant(start),
+            end: instant(end),
+            activity,
+        }
     }
 
     fn phone(agent: &str, start: &str, end: &str) -> ScheduledActivity {
@@ -432,7 +455,13 @@ mod tests {
     /// Five mornings of 3 h in week 50 of 2026: 15 h.
     fn fifteen_hours(agent: &str) -> Vec<ScheduledActivity> {
         (7..=11)
-            .map(|day| phone(agent, &format!("2026-12-{day:02}T09:00"), &format!("2026-12-{day:02}T12:00")))
+            .map(|day| {
+                phone(
+                    agent,
+                    &format!("2026-12-{day:02}T09:00"),
+                    &format!("2026-12-{day:02}T12:00"),
+                )
+            })
             .collect()
     }
 
@@ -453,14 +482,19 @@ mod tests {
     #[test]
     fn contract_above_maximum_flagged() {
         let violations = run(&[agent("a-1", 32.0)], &fifteen_hours("a-1"));
-        let range = violations.iter().find(|v| v.rule == Rule::ContractHoursRange);
+        let range = violations
+            .iter()
+            .find(|v| v.rule == Rule::ContractHoursRange);
         assert_eq!(range.map(|v| v.limit), Some(28.0), "{violations:?}");
     }
 
     #[test]
     fn contract_below_minimum_flagged() {
         let violations = run(&[agent("a-1", 12.0)], &fifteen_hours("a-1"));
-        assert!(rules_of(&violations).contains(&Rule::ContractHoursRange), "{violations:?}");
+        assert!(
+            rules_of(&violations).contains(&Rule::ContractHoursRange),
+            "{violations:?}"
+        );
     }
 
     #[test]
@@ -484,7 +518,12 @@ mod tests {
     #[test]
     fn extra_hours_not_counted_in_week() {
         let mut activities = fifteen_hours("a-1");
-        activities.push(local("a-1", "2026-12-12T09:00", "2026-12-12T11:00", ActivityType::ExtraHours));
+        activities.push(local(
+            "a-1",
+            "2026-12-12T09:00",
+            "2026-12-12T11:00",
+            ActivityType::ExtraHours,
+        ));
         let violations = run(&[agent("a-1", 15.0)], &activities);
         assert!(violations.is_empty(), "{violations:?}");
     }
@@ -505,16 +544,27 @@ mod tests {
         activities.extend(fifteen_hours("a-1"));
         activities.push(phone("a-1", "2026-12-14T09:00", "2026-12-14T12:00"));
         let violations = run(&[agent("a-1", 15.0), agent("a-2", 15.0)], &activities);
-        let a2: Vec<(Rule, Date)> =
-            violations.iter().filter(|v| v.agent_id == "a-2").map(|v| (v.rule, v.date)).collect();
+        let a2: Vec<(Rule, Date)> = violations
+            .iter()
+            .filter(|v| v.agent_id == "a-2")
+            .map(|v| (v.rule, v.date))
+            .collect();
         assert_eq!(a2, vec![(Rule::WeeklyContractHours, date(2026, 12, 14))]);
     }
 
     #[test]
     fn four_hour_block_flagged() {
         let activities = vec![phone("a-117", "2026-12-07T09:00", "2026-12-07T13:00")];
-        let violations = check(&[agent("a-117", 15.0)], &activities, &amsterdam(), &LabourRules::default());
-        let block = violations.iter().find(|v| v.rule == Rule::MaxBlockHours).expect("block violation");
+        let violations = check(
+            &[agent("a-117", 15.0)],
+            &activities,
+            &amsterdam(),
+            &LabourRules::default(),
+        );
+        let block = violations
+            .iter()
+            .find(|v| v.rule == Rule::MaxBlockHours)
+            .expect("block violation");
         assert_eq!(
             block.text(Locale::En),
             "a-117 on Mon 2026-12-07: block 09:00–13:00 is 4.0 h, more than the 3.0 h maximum"
@@ -529,28 +579,47 @@ mod tests {
     fn three_hour_block_allowed() {
         let activities = vec![phone("a-1", "2026-12-07T09:00", "2026-12-07T12:00")];
         let violations = run(&[agent("a-1", 3.0)], &activities);
-        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+        assert!(
+            !rules_of(&violations).contains(&Rule::MaxBlockHours),
+            "{violations:?}"
+        );
     }
 
     #[test]
     fn touching_work_merges_into_one_block() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
-            local("a-1", "2026-12-07T11:00", "2026-12-07T13:00", ActivityType::Training),
+            local(
+                "a-1",
+                "2026-12-07T11:00",
+                "2026-12-07T13:00",
+                ActivityType::Training,
+            ),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+        assert!(
+            rules_of(&violations).contains(&Rule::MaxBlockHours),
+            "{violations:?}"
+        );
     }
 
     #[test]
     fn break_ends_block() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
-            local("a-1", "2026-12-07T11:00", "2026-12-07T11:15", ActivityType::Break),
+            local(
+                "a-1",
+                "2026-12-07T11:00",
+                "2026-12-07T11:15",
+                ActivityType::Break,
+            ),
             phone("a-1", "2026-12-07T11:15", "2026-12-07T13:15"),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+        assert!(
+            !rules_of(&violations).contains(&Rule::MaxBlockHours),
+            "{violations:?}"
+        );
     }
 
     #[test]
@@ -560,14 +629,22 @@ mod tests {
             phone("a-1", "2026-12-07T11:30", "2026-12-07T13:30"),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
+        assert!(
+            !rules_of(&violations).contains(&Rule::MaxBlockHours),
+            "{violations:?}"
+        );
     }
 
     /// 3 h + 3 h + 1 h of work split by breaks: 7 h in one day.
     fn seven_hour_day(agent: &str, day: &str) -> Vec<ScheduledActivity> {
         vec![
             phone(agent, &format!("{day}T08:00"), &format!("{day}T11:00")),
-            local(agent, &format!("{day}T11:00"), &format!("{day}T11:30"), ActivityType::Lunch),
+            local(
+                agent,
+                &format!("{day}T11:00"),
+                &format!("{day}T11:30"),
+                ActivityType::Lunch,
+            ),
             phone(agent, &format!("{day}T11:30"), &format!("{day}T14:30")),
             phone(agent, &format!("{day}T16:00"), &format!("{day}T17:00")),
         ]
@@ -576,7 +653,10 @@ mod tests {
     #[test]
     fn seven_hour_day_flagged() {
         let violations = run(&[agent("a-1", 15.0)], &seven_hour_day("a-1", "2026-12-07"));
-        let day = violations.iter().find(|v| v.rule == Rule::MaxDayHours).expect("day violation");
+        let day = violations
+            .iter()
+            .find(|v| v.rule == Rule::MaxDayHours)
+            .expect("day violation");
         assert_eq!((day.date, day.value), (date(2026, 12, 7), 7.0));
     }
 
@@ -585,25 +665,46 @@ mod tests {
         let mut activities = seven_hour_day("a-1", "2026-12-07");
         activities.pop();
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(!rules_of(&violations).contains(&Rule::MaxDayHours), "{violations:?}");
+        assert!(
+            !rules_of(&violations).contains(&Rule::MaxDayHours),
+            "{violations:?}"
+        );
     }
 
     #[test]
     fn extra_hours_count_toward_day() {
         let mut activities = seven_hour_day("a-1", "2026-12-07");
         activities.pop();
-        activities.push(local("a-1", "2026-12-07T16:00", "2026-12-07T17:00", ActivityType::ExtraHours));
+        activities.push(local(
+            "a-1",
+            "2026-12-07T16:00",
+            "2026-12-07T17:00",
+            ActivityType::ExtraHours,
+        ));
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(rules_of(&violations).contains(&Rule::MaxDayHours), "{violations:?}");
+        assert!(
+            rules_of(&violations).contains(&Rule::MaxDayHours),
+            "{violations:?}"
+        );
     }
 
     #[test]
     fn night_shift_counts_toward_start_day() {
         let activities = vec![
             phone("a-1", "2026-12-07T20:00", "2026-12-07T23:00"),
-            local("a-1", "2026-12-07T23:00", "2026-12-07T23:30", ActivityType::Break),
+            local(
+                "a-1",
+                "2026-12-07T23:00",
+                "2026-12-07T23:30",
+                ActivityType::Break,
+            ),
             phone("a-1", "2026-12-07T23:30", "2026-12-08T02:30"),
-            local("a-1", "2026-12-08T02:30", "2026-12-08T03:00", ActivityType::Break),
+            local(
+                "a-1",
+                "2026-12-08T02:30",
+                "2026-12-08T03:00",
+                ActivityType::Break,
+            ),
             phone("a-1", "2026-12-08T03:00", "2026-12-08T04:00"),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
@@ -619,7 +720,10 @@ mod tests {
     fn spring_night_shift_is_seven_real_hours() {
         let activities = vec![phone("a-1", "2024-03-30T22:00", "2024-03-31T06:00")];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let day = violations.iter().find(|v| v.rule == Rule::MaxDayHours).expect("day violation");
+        let day = violations
+            .iter()
+            .find(|v| v.rule == Rule::MaxDayHours)
+            .expect("day violation");
         assert_eq!((day.date, day.value), (date(2024, 3, 30), 7.0));
     }
 
@@ -627,7 +731,10 @@ mod tests {
     fn autumn_night_shift_is_nine_real_hours() {
         let activities = vec![phone("a-1", "2024-10-26T22:00", "2024-10-27T06:00")];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let block = violations.iter().find(|v| v.rule == Rule::MaxBlockHours).expect("block violation");
+        let block = violations
+            .iter()
+            .find(|v| v.rule == Rule::MaxBlockHours)
+            .expect("block violation");
         assert_eq!(block.value, 9.0);
     }
 
@@ -635,7 +742,12 @@ mod tests {
     fn overlap_flagged_with_both_activities() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
-            local("a-1", "2026-12-07T10:30", "2026-12-07T10:45", ActivityType::Break),
+            local(
+                "a-1",
+                "2026-12-07T10:30",
+                "2026-12-07T10:45",
+                ActivityType::Break,
+            ),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
         let overlap = violations
@@ -652,18 +764,29 @@ mod tests {
     fn touching_activities_do_not_overlap() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T10:00"),
-            local("a-1", "2026-12-07T10:00", "2026-12-07T10:15", ActivityType::Break),
+            local(
+                "a-1",
+                "2026-12-07T10:00",
+                "2026-12-07T10:15",
+                ActivityType::Break,
+            ),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(!rules_of(&violations).contains(&Rule::OverlappingActivities), "{violations:?}");
+        assert!(
+            !rules_of(&violations).contains(&Rule::OverlappingActivities),
+            "{violations:?}"
+        );
     }
 
     #[test]
     fn unknown_agent_flagged_once() {
         let activities = fifteen_hours("a-404");
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let unknown: Vec<f64> =
-            violations.iter().filter(|v| v.rule == Rule::UnknownAgent).map(|v| v.value).collect();
+        let unknown: Vec<f64> = violations
+            .iter()
+            .filter(|v| v.rule == Rule::UnknownAgent)
+            .map(|v| v.value)
+            .collect();
         assert_eq!(unknown, vec![5.0]);
     }
 

@@ -31,14 +31,20 @@ pub struct SwapRequest {
     pub from_b: Vec<(Timestamp, Timestamp)>,
 }
 
-/// Why a swap was not made.
+/// Reason a swap was not made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SwapError {
     #[error("agent {agent_id} cannot swap with itself; name two different agents")]
     SameAgent { agent_id: AgentId },
 
-    #[error("range {start} to {end} for agent {agent_id} is empty; the end must be after the start")]
-    EmptyRange { agent_id: AgentId, start: Timestamp, end: Timestamp },
+    #[error(
+        "range {start} to {end} for agent {agent_id} is empty; the end must be after the start"
+    )]
+    EmptyRange {
+        agent_id: AgentId,
+        start: Timestamp,
+        end: Timestamp,
+    },
 
     #[error("nothing to swap: neither agent has activities inside the given ranges")]
     NothingToSwap,
@@ -63,11 +69,15 @@ pub fn swap<L: AgentLookup + ?Sized>(
 ) -> Result<PeriodUpdate, SwapError> {
     let (a, b) = (request.agent_a.as_str(), request.agent_b.as_str());
     if a == b {
-        return Err(SwapError::SameAgent { agent_id: a.to_string() });
+        return Err(SwapError::SameAgent {
+            agent_id: a.to_string(),
+        });
     }
     let ranges_a = normalize(a, &request.from_a)?;
     let ranges_b = normalize(b, &request.from_b)?;
-    let Some((period_start, period_end, weeks)) = affected_period(book, request, &ranges_a, &ranges_b, tz) else {
+    let Some((period_start, period_end, weeks)) =
+        affected_period(book, request, &ranges_a, &ranges_b, tz)
+    else {
         return Err(SwapError::NothingToSwap);
     };
 
@@ -89,13 +99,32 @@ pub fn swap<L: AgentLookup + ?Sized>(
     new_activities.extend(kept_b);
     new_activities.extend(moved_to_b);
 
-    let violations = check_after_swap(book, [a, b], &new_activities, (period_start, period_end), &weeks, directory, tz, rules);
+    let violations = check_after_swap(
+        book,
+        [a, b],
+        &new_activities,
+        (period_start, period_end),
+        &weeks,
+        directory,
+        tz,
+        rules,
+    );
     if !violations.is_empty() {
-        tracing::info!(agent_a = a, agent_b = b, violations = violations.len(), "swap rejected");
+        tracing::info!(
+            agent_a = a,
+            agent_b = b,
+            violations = violations.len(),
+            "swap rejected"
+        );
         return Err(SwapError::Rejected { violations });
     }
 
-    tracing::info!(agent_a = a, agent_b = b, weeks = weeks.len(), "swap accepted");
+    tracing::info!(
+        agent_a = a,
+        agent_b = b,
+        weeks = weeks.len(),
+        "swap accepted"
+    );
     Ok(PeriodUpdate {
         start: period_start,
         end: period_end,
@@ -105,13 +134,20 @@ pub fn swap<L: AgentLookup + ?Sized>(
 }
 
 /// Sorts and merges ranges; an empty or reversed range is an error.
-fn normalize(agent: &str, ranges: &[(Timestamp, Timestamp)]) -> Result<Vec<(Timestamp, Timestamp)>, SwapError> {
+fn normalize(
+    agent: &str,
+    ranges: &[(Timestamp, Timestamp)],
+) -> Result<Vec<(Timestamp, Timestamp)>, SwapError> {
     let mut sorted = ranges.to_vec();
     sorted.sort();
     let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(sorted.len());
     for (start, end) in sorted {
         if end <= start {
-            return Err(SwapError::EmptyRange { agent_id: agent.to_string(), start, end });
+            return Err(SwapError::EmptyRange {
+                agent_id: agent.to_string(),
+                start,
+                end,
+            });
         }
         match merged.last_mut() {
             Some(last) if start <= last.1 => last.1 = last.1.max(end),
@@ -138,7 +174,10 @@ fn affected_period(
     let first_monday = monday_of(local_date(first, tz));
     // The range end is exclusive, so the last affected day is the one just
     // before it.
-    let last_day = local_date(last.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?, tz);
+    let last_day = local_date(
+        last.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?,
+        tz,
+    );
     let end_monday = monday_of(last_day).checked_add(Span::new().weeks(1)).ok()?;
 
     let mut weeks = BTreeSet::new();
@@ -152,7 +191,11 @@ fn affected_period(
     let end = start_of_day(end_monday, tz)?;
     for (agent, ranges) in [(&request.agent_a, ranges_a), (&request.agent_b, ranges_b)] {
         for &(range_start, range_end) in ranges {
-            if let Some(cut) = book.activities_in(agent, range_start, range_end).map(|x| x.start).min() {
+            if let Some(cut) = book
+                .activities_in(agent, range_start, range_end)
+                .map(|x| x.start)
+                .min()
+            {
                 start = start.min(cut);
             }
         }
@@ -186,7 +229,10 @@ fn split(
             if cursor < inside_start {
                 kept.push(part(x, cursor, inside_start));
             }
-            moved.push(ScheduledActivity { agent_id: receiver.to_string(), ..part(x, inside_start, inside_end) });
+            moved.push(ScheduledActivity {
+                agent_id: receiver.to_string(),
+                ..part(x, inside_start, inside_end)
+            });
             cursor = inside_end;
         }
         if cursor < x.end {
@@ -219,13 +265,18 @@ fn check_after_swap<L: AgentLookup + ?Sized>(
         activities.extend(
             book.activities(agent)
                 .iter()
-                .filter(|x| (x.start >= before && x.start < period_start) || (x.start >= period_end && x.start < after))
+                .filter(|x| {
+                    (x.start >= before && x.start < period_start)
+                        || (x.start >= period_end && x.start < after)
+                })
                 .cloned(),
         );
     }
 
     let first_day = weeks.first().copied();
-    let end_day = weeks.last().and_then(|m| m.checked_add(Span::new().weeks(1)).ok());
+    let end_day = weeks
+        .last()
+        .and_then(|m| m.checked_add(Span::new().weeks(1)).ok());
     check_weeks(directory, &activities, weeks, tz, rules)
         .into_iter()
         .filter(|v| first_day.is_some_and(|d| v.date >= d) && end_day.is_some_and(|d| v.date < d))
@@ -294,7 +345,12 @@ mod tests {
     }
 
     fn phone(agent: &str, start: &str, end: &str) -> ScheduledActivity {
-        ScheduledActivity { agent_id: agent.into(), start: ts(start), end: ts(end), activity: ActivityType::PhoneDuty }
+        ScheduledActivity {
+            agent_id: agent.into(),
+            start: ts(start),
+            end: ts(end),
+            activity: ActivityType::PhoneDuty,
+        }
     }
 
     /// Week 50 of 2026 (Mon 2026-12-07, UTC+1). Both agents have 15 h:
@@ -302,8 +358,16 @@ mod tests {
     fn week_book() -> RosterBook {
         let mut activities = Vec::new();
         for day in 7..=11 {
-            activities.push(phone("a-1", &format!("2026-12-{day:02}T08:00:00Z"), &format!("2026-12-{day:02}T11:00:00Z")));
-            activities.push(phone("a-2", &format!("2026-12-{day:02}T12:00:00Z"), &format!("2026-12-{day:02}T15:00:00Z")));
+            activities.push(phone(
+                "a-1",
+                &format!("2026-12-{day:02}T08:00:00Z"),
+                &format!("2026-12-{day:02}T11:00:00Z"),
+            ));
+            activities.push(phone(
+                "a-2",
+                &format!("2026-12-{day:02}T12:00:00Z"),
+                &format!("2026-12-{day:02}T15:00:00Z"),
+            ));
         }
         RosterBook::from_activities(activities)
     }
@@ -315,7 +379,12 @@ mod tests {
     #[test]
     fn week_book_obeys_rules() {
         let activities: Vec<ScheduledActivity> = week_book().all_activities().cloned().collect();
-        let violations = crate::roster::rules::check(&directory(), &activities, &amsterdam(), &LabourRules::default());
+        let violations = crate::roster::rules::check(
+            &directory(),
+            &activities,
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert!(violations.is_empty(), "{violations:?}");
     }
 
@@ -327,15 +396,26 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: vec![(ts("2026-12-09T12:00:00Z"), ts("2026-12-09T15:00:00Z"))],
         };
-        let update = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
-            .expect("equal swap keeps both weeks at 15 h");
+        let update = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        )
+        .expect("equal swap keeps both weeks at 15 h");
 
         let mut book = week_book();
         book.apply(&update).expect("swap update applies");
-        let at = book.activity_at("a-2", ts("2026-12-08T09:00:00Z")).map(|x| x.agent_id.as_str());
+        let at = book
+            .activity_at("a-2", ts("2026-12-08T09:00:00Z"))
+            .map(|x| x.agent_id.as_str());
         assert_eq!(at, Some("a-2"));
         assert_eq!(book.activity_at("a-1", ts("2026-12-08T09:00:00Z")), None);
-        assert!(book.activity_at("a-1", ts("2026-12-09T13:00:00Z")).is_some());
+        assert!(
+            book.activity_at("a-1", ts("2026-12-09T13:00:00Z"))
+                .is_some()
+        );
     }
 
     #[test]
@@ -346,8 +426,14 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: vec![(ts("2026-12-09T12:00:00Z"), ts("2026-12-09T15:00:00Z"))],
         };
-        let update = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
-            .expect("equal swap accepted");
+        let update = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        )
+        .expect("equal swap accepted");
         let a2_hours: i64 = update
             .activities
             .iter()
@@ -365,8 +451,14 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: Vec::new(),
         };
-        let err = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
-            .expect_err("a-1 would drop to 12 h and a-2 rise to 18 h");
+        let err = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        )
+        .expect_err("a-1 would drop to 12 h and a-2 rise to 18 h");
         let rules: Vec<Rule> = err.violations().iter().map(|v| v.rule).collect();
         assert!(rules.contains(&Rule::WeeklyContractHours), "{rules:?}");
     }
@@ -375,7 +467,8 @@ mod tests {
     fn swap_into_busy_time_rejected_for_overlap() {
         // a-1 gives Monday 08-11 and takes a-2's Monday 12-15, but a-1
         // already has a break 13-14 inside the received phone duty.
-        let mut activities: Vec<ScheduledActivity> = week_book().all_activities().cloned().collect();
+        let mut activities: Vec<ScheduledActivity> =
+            week_book().all_activities().cloned().collect();
         activities.push(ScheduledActivity {
             agent_id: "a-1".into(),
             start: ts("2026-12-07T13:00:00Z"),
@@ -389,8 +482,14 @@ mod tests {
             from_a: vec![(ts("2026-12-07T08:00:00Z"), ts("2026-12-07T11:00:00Z"))],
             from_b: vec![(ts("2026-12-07T12:00:00Z"), ts("2026-12-07T15:00:00Z"))],
         };
-        let err = swap(&book, &request, &directory(), &amsterdam(), &LabourRules::default())
-            .expect_err("a-1 would have a break inside received phone duty");
+        let err = swap(
+            &book,
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        )
+        .expect_err("a-1 would have a break inside received phone duty");
         let rules: Vec<Rule> = err.violations().iter().map(|v| v.rule).collect();
         assert!(rules.contains(&Rule::OverlappingActivities), "{rules:?}");
     }
@@ -403,8 +502,14 @@ mod tests {
             from_a: vec![(ts("2026-12-07T09:00:00Z"), ts("2026-12-07T10:00:00Z"))],
             from_b: vec![(ts("2026-12-07T12:00:00Z"), ts("2026-12-07T13:00:00Z"))],
         };
-        let update = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
-            .expect("hour for hour swap accepted");
+        let update = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        )
+        .expect("hour for hour swap accepted");
         let monday_a1: Vec<(Timestamp, Timestamp)> = update
             .activities
             .iter()
@@ -425,8 +530,19 @@ mod tests {
 
     #[test]
     fn swap_with_self_rejected() {
-        let request = SwapRequest { agent_a: "a-1".into(), agent_b: "a-1".into(), from_a: Vec::new(), from_b: Vec::new() };
-        let got = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default());
+        let request = SwapRequest {
+            agent_a: "a-1".into(),
+            agent_b: "a-1".into(),
+            from_a: Vec::new(),
+            from_b: Vec::new(),
+        };
+        let got = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert!(matches!(got, Err(SwapError::SameAgent { .. })), "{got:?}");
     }
 
@@ -438,7 +554,13 @@ mod tests {
             from_a: vec![(ts("2026-12-12T08:00:00Z"), ts("2026-12-12T11:00:00Z"))],
             from_b: Vec::new(),
         };
-        let got = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default());
+        let got = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        );
         assert_eq!(got, Err(SwapError::NothingToSwap));
     }
 
@@ -450,8 +572,18 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: Vec::new(),
         };
-        let err = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
-            .expect_err("one-way swap rejected");
-        assert!(err.text(Locale::Nl).starts_with("ruil afgewezen"), "{}", err.text(Locale::Nl));
+        let err = swap(
+            &week_book(),
+            &request,
+            &directory(),
+            &amsterdam(),
+            &LabourRules::default(),
+        )
+        .expect_err("one-way swap rejected");
+        assert!(
+            err.text(Locale::Nl).starts_with("ruil afgewezen"),
+            "{}",
+            err.text(Locale::Nl)
+        );
     }
 }

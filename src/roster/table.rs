@@ -47,7 +47,10 @@ pub(crate) fn read_rows(
     let header = match reader.headers() {
         Ok(header) => header.clone(),
         Err(err) => {
-            errors.push(RosterError::Csv { at: lines.error_location(&err), message: err.to_string() });
+            errors.push(RosterError::Csv {
+                at: lines.error_location(&err),
+                message: err.to_string(),
+            });
             return Vec::new();
         }
     };
@@ -61,7 +64,10 @@ pub(crate) fn read_rows(
         let record = match record {
             Ok(record) => record,
             Err(err) => {
-                let error = RosterError::Csv { at: lines.error_location(&err), message: err.to_string() };
+                let error = RosterError::Csv {
+                    at: lines.error_location(&err),
+                    message: err.to_string(),
+                };
                 if !errors.push(error) {
                     break;
                 }
@@ -74,7 +80,10 @@ pub(crate) fn read_rows(
 
         let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         if rows.len() >= MAX_ROWS {
-            errors.push(RosterError::TooManyRows { at: Location::Line(line), limit: MAX_ROWS });
+            errors.push(RosterError::TooManyRows {
+                at: Location::Line(line),
+                limit: MAX_ROWS,
+            });
             break;
         }
 
@@ -99,7 +108,10 @@ fn column_indexes(
     required_list: &'static str,
     errors: &mut ErrorSink,
 ) -> Option<Vec<Option<usize>>> {
-    let names: Vec<String> = header.iter().map(|name| name.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .iter()
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
 
     let mut indexes = Vec::with_capacity(columns.len());
     let mut complete = true;
@@ -130,8 +142,16 @@ struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> LineIndex<'a> {
-        let newlines = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect();
-        LineIndex { text: text.as_bytes(), newlines }
+        let newlines = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        LineIndex {
+            text: text.as_bytes(),
+            newlines,
+        }
     }
 
     /// Returns the line of the first record that starts at or after
@@ -155,6 +175,7 @@ impl<'a> LineIndex<'a> {
     }
 
     fn error_location(&self, err: &csv::Error) -> Location {
-        err.position().map_or(Location::File, |p| Location::Line(self.line_at(p.byte())))
+        err.position()
+            .map_or(Location::File, |p| Location::Line(self.line_at(p.byte())))
     }
 }

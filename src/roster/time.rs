@@ -3,7 +3,7 @@
 //! A local time without offset is read in the site's time zone. It must name
 //! exactly one instant: a time the clocks skip (the spring-forward gap) or
 //! show twice (the fall-back fold) is rejected with the fix, never guessed.
-//! An explicit offset picks one side of a fold; it must be an offset the zone
+//! An explicit offset picks one side of a fold. It must be an offset the zone
 //! uses at that instant, so a wrong offset cannot silently move a shift by an
 //! hour. `Z`, `+00:00` and `-00:00` mark UTC and are always taken as given.
 
@@ -13,16 +13,26 @@ use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
 
 use super::error::{Location, RosterError};
 
-/// Why a time value could not be read, before a location is attached.
+/// Problem with a time value, before a location is attached.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TimeProblem {
     Invalid,
-    Gap { before: Offset, after: Offset, suggestion: DateTime },
-    Fold { before: Offset, after: Offset },
-    OffsetMismatch { given: Offset, expected: Offset },
+    Gap {
+        before: Offset,
+        after: Offset,
+        suggestion: DateTime,
+    },
+    Fold {
+        before: Offset,
+        after: Offset,
+    },
+    OffsetMismatch {
+        given: Offset,
+        expected: Offset,
+    },
 }
 
-/// What follows the local date and time in a value.
+/// Part of a value after the local date and time.
 enum Suffix {
     None,
     Utc,
@@ -35,9 +45,13 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
     let datetime: DateTime = local.parse().map_err(|_| TimeProblem::Invalid)?;
 
     match suffix {
-        Suffix::Utc => Offset::UTC.to_timestamp(datetime).map_err(|_| TimeProblem::Invalid),
+        Suffix::Utc => Offset::UTC
+            .to_timestamp(datetime)
+            .map_err(|_| TimeProblem::Invalid),
         Suffix::Offset(given) => {
-            let instant = given.to_timestamp(datetime).map_err(|_| TimeProblem::Invalid)?;
+            let instant = given
+                .to_timestamp(datetime)
+                .map_err(|_| TimeProblem::Invalid)?;
             let expected = tz.to_offset(instant);
             if expected != given {
                 return Err(TimeProblem::OffsetMismatch { given, expected });
@@ -45,9 +59,9 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
             Ok(instant)
         }
         Suffix::None => match tz.to_ambiguous_timestamp(datetime).offset() {
-            AmbiguousOffset::Unambiguous { offset } => {
-                offset.to_timestamp(datetime).map_err(|_| TimeProblem::Invalid)
-            }
+            AmbiguousOffset::Unambiguous { offset } => offset
+                .to_timestamp(datetime)
+                .map_err(|_| TimeProblem::Invalid),
             AmbiguousOffset::Gap { before, after } => {
                 // The wall-clock time the value reaches when the skipped hour
                 // is added, which is what most planners meant.
@@ -55,7 +69,11 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
                     .to_timestamp(datetime)
                     .map(|instant| tz.to_datetime(instant))
                     .map_err(|_| TimeProblem::Invalid)?;
-                Err(TimeProblem::Gap { before, after, suggestion })
+                Err(TimeProblem::Gap {
+                    before,
+                    after,
+                    suggestion,
+                })
             }
             AmbiguousOffset::Fold { before, after } => Err(TimeProblem::Fold { before, after }),
         },
@@ -63,6 +81,8 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
 }
 
 /// Parses `value` and attaches `at` and `field` to any problem.
+// Errors are rare and end up in a Vec, so their size does not matter here.
+#[allow(clippy::result_large_err)]
 pub(crate) fn parse_field(
     value: &str,
     tz: &TimeZone,
@@ -104,7 +124,11 @@ fn split_suffix(value: &str) -> Option<(String, Suffix)> {
         Some(index) => {
             let (time, offset) = rest.split_at(index);
             let offset = parse_offset(offset)?;
-            let suffix = if offset == Offset::UTC { Suffix::Utc } else { Suffix::Offset(offset) };
+            let suffix = if offset == Offset::UTC {
+                Suffix::Utc
+            } else {
+                Suffix::Offset(offset)
+            };
             Some((format!("{date}T{}", time.trim_end()), suffix))
         }
     }
@@ -150,7 +174,11 @@ impl TimeProblem {
         let value = value.to_string();
         match self {
             TimeProblem::Invalid => RosterError::InvalidTime { at, field, value },
-            TimeProblem::Gap { before, after, suggestion } => RosterError::TimeInGap {
+            TimeProblem::Gap {
+                before,
+                after,
+                suggestion,
+            } => RosterError::TimeInGap {
                 at,
                 field,
                 value,
@@ -230,7 +258,10 @@ mod tests {
     #[test]
     fn wrong_offset_rejected() {
         let got = parse_instant("2026-12-07T09:00+02:00", &amsterdam());
-        assert!(matches!(got, Err(TimeProblem::OffsetMismatch { .. })), "{got:?}");
+        assert!(
+            matches!(got, Err(TimeProblem::OffsetMismatch { .. })),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -263,9 +294,20 @@ mod tests {
     #[test]
     fn garbage_times_rejected() {
         let inputs = [
-            "", "2026", "2026-12-07", "2026-12-07X09:00", "2026-12-07T", "2026-12-07T25:00",
-            "2026-13-07T09:00", "2026-12-07T09:00+", "2026-12-07T09:00+1", "2026-12-07T09:00+99:00",
-            "2026-12-07T09:00+01:0x", "ééééééééééé", "2026-12-0é09:00", "2026-12-07T09:00ZZ",
+            "",
+            "2026",
+            "2026-12-07",
+            "2026-12-07X09:00",
+            "2026-12-07T",
+            "2026-12-07T25:00",
+            "2026-13-07T09:00",
+            "2026-12-07T09:00+",
+            "2026-12-07T09:00+1",
+            "2026-12-07T09:00+99:00",
+            "2026-12-07T09:00+01:0x",
+            "ééééééééééé",
+            "2026-12-0é09:00",
+            "2026-12-07T09:00ZZ",
             "9999999999-01-01T00:00",
         ];
         for input in inputs {

@@ -55,17 +55,30 @@ pub struct Violation {
     pub detail: Detail,
 }
 
-/// What a violation points at, in local site time.
+/// Activities or block a violation points at, in local site time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Detail {
     None,
     /// A block of consecutive work.
-    Block { start: DateTime, end: DateTime },
-    Overlap { first: LocalActivity, second: LocalActivity },
-    Added { activity: LocalActivity },
-    Removed { activity: LocalActivity },
-    Changed { before: LocalActivity, after: LocalActivity },
+    Block {
+        start: DateTime,
+        end: DateTime,
+    },
+    Overlap {
+        first: LocalActivity,
+        second: LocalActivity,
+    },
+    Added {
+        activity: LocalActivity,
+    },
+    Removed {
+        activity: LocalActivity,
+    },
+    Changed {
+        before: LocalActivity,
+        after: LocalActivity,
+    },
 }
 
 /// An activity with its start and end in local site time.
