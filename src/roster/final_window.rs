@@ -20,10 +20,13 @@ use super::violation::{Detail, Rule, Violation};
 use crate::domain::{ActivityType, ScheduledActivity};
 
 /// Returns the instant the open weeks begin: activities starting before it
-/// are final. Returns None only for instants at the end of jiff's range.
+/// are final. Returns None when the window ends past the end of jiff's
+/// range (a `final_weeks_ahead` of tens of thousands of weeks).
 pub fn final_window_end(now: Timestamp, tz: &TimeZone, rules: &LabourRules) -> Option<Timestamp> {
     let this_monday = monday_of(local_date(now, tz));
-    let weeks = Span::new().weeks(i64::from(rules.final_weeks_ahead));
+    let weeks = Span::new()
+        .try_weeks(i64::from(rules.final_weeks_ahead))
+        .ok()?;
     let open_monday = this_monday.checked_add(weeks).ok()?;
     start_of_day(open_monday, tz)
 }
@@ -210,6 +213,15 @@ mod tests {
             &LabourRules::default(),
         );
         assert_eq!(end, Some(ts("2026-12-27T23:00:00Z")));
+    }
+
+    #[test]
+    fn huge_window_does_not_panic() {
+        let rules = LabourRules {
+            final_weeks_ahead: u32::MAX,
+            ..LabourRules::default()
+        };
+        assert_eq!(final_window_end(now(), &amsterdam(), &rules), None);
     }
 
     #[test]

@@ -617,6 +617,27 @@ mod tests {
     }
 
     #[test]
+    fn json_garbage_never_panics() {
+        let documents = [
+            "",
+            "null",
+            "7",
+            "\"text\"",
+            "{}",
+            "{\"activities\": 3}",
+            "[1, \"x\", null, [], {}]",
+            "[{\"agent_id\": [], \"start\": {}, \"end\": true, \"activity\": 1.5}]",
+            "[{\"agent_id\": \"a-1\", \"contract_hours\": -1e308}]",
+            "[[[[[[[[[[]]]]]]]]]]",
+            "{\"activities\": [",
+        ];
+        for document in documents {
+            let got = parse_roster(document, RosterFormat::Json, &amsterdam());
+            assert!(got.is_err(), "{document:?} parsed as {got:?}");
+        }
+    }
+
+    #[test]
     fn error_flood_is_capped() {
         let mut text = String::from("agent_id,start,end,activity\n");
         for _ in 0..1000 {
