@@ -1,6 +1,7 @@
 //! floorwatch: live adherence, listen-in and chat for contact centers whose
 //! agents work from home.
 
+pub mod demo;
 pub mod domain;
 pub mod i18n;
 pub mod ingest;

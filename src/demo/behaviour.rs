@@ -1,0 +1,1 @@
+pub struct SimEvent; pub struct Simulator; pub mod codes {}
