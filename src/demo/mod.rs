@@ -8,7 +8,11 @@
 //! Nothing here opens a socket, reads the clock or publishes anything; the
 //! `demo` command does that with what these functions return.
 
+mod behaviour;
+mod export;
 mod names;
 mod site;
 
+pub use behaviour::{NoShow, SimEvent, Simulator, codes};
+pub use export::{sim_event_to_json_v1, site_agents_csv, site_roster_csv};
 pub use site::{DEFAULT_AGENTS, FIRST_EXTENSION, Site, generate_site};
