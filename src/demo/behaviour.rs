@@ -146,7 +146,7 @@ enum EpisodeKind {
     UnknownCode,
 }
 
-/// What an agent's feed state is at an instant, from the events so far.
+/// An agent's feed state at one instant, built from the events before it.
 #[derive(Debug, Default)]
 struct FoldedState {
     logged_in: bool,
@@ -298,8 +298,8 @@ impl Simulator {
             self.queue.pop();
 
             if let Some((time, kind)) = self.agents[index].pending.pop_front() {
-                // Times come from roster timestamps plus minutes, so they are
-                // representable unless the roster sits at the end of time.
+                // Times are roster timestamps plus at most hours, so only a
+                // roster near the year 9999 limit of jiff drops an event here.
                 if let Ok(time) = Timestamp::from_millisecond(time) {
                     self.event_count += 1;
                     events.push(SimEvent {
@@ -633,9 +633,9 @@ impl ShiftRun {
         self.episodes = episodes.into();
     }
 
-    /// Spends an activity from `from` until the agent switches at `until`;
-    /// returns when the agent is free to switch, which is later than `until`
-    /// when a call or episode runs over.
+    /// Spends an activity from `from` until the agent switches at `until`.
+    /// Returns when the agent is free to switch, which is later than
+    /// `until` when a call or episode runs over.
     fn occupy(&mut self, activity: ActivityType, from: i64, until: i64) -> i64 {
         if takes_calls(activity) {
             self.take_calls(from, until)
