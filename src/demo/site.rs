@@ -24,13 +24,13 @@
 //!   activities. Training, meetings, coaching and team days replace phone
 //!   duty inside a block and never lengthen it.
 //! - **Breaks.** A day of more than 3 h has at least two blocks and so at
-//!   least one break. A day of more than 4 h has three blocks, with a break
-//!   and a lunch between them.
+//!   least one break. A day of more than 4 h has at least three blocks, with
+//!   a lunch in the middle and breaks elsewhere.
 //! - **Opening hours.** Weekday shifts lie within 08:00–20:00 and Saturday
 //!   shifts within 09:00–13:00 as one block without a break. Sunday is closed.
 //!
-//! The generator does not check its output against a roster validator. The
-//! roster module does that when the demo publishes the roster.
+//! The generator does not call the roster module's validator; its tests
+//! check every rule with a small checker of their own.
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
