@@ -3,12 +3,17 @@
 
 pub mod adherence;
 pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod daemon;
+pub mod demo;
 pub mod domain;
 pub mod floor;
 pub mod i18n;
 pub mod ingest;
 pub mod roster;
 pub mod store;
+pub mod watch;
 
 /// Generated gRPC types and services of package `floorwatch.v1`.
 pub mod proto {
