@@ -5,6 +5,7 @@ pub mod domain;
 pub mod i18n;
 pub mod ingest;
 pub mod roster;
+pub mod websocket;
 
 /// Generated gRPC types and services of package `floorwatch.v1`.
 pub mod proto {
