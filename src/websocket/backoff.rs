@@ -16,7 +16,7 @@ pub const MIN_JITTER: f64 = 0.2;
 /// zero, which is a tight retry loop.
 pub const MAX_JITTER: f64 = 0.9;
 
-/// How delays grow.
+/// Growth of reconnect delays.
 ///
 /// Retry `n` (from 0) has the nominal delay `initial · 2ⁿ`. The actual delay
 /// is drawn uniformly from `nominal · (1 ± jitter)`, with the upper end cut

@@ -3,7 +3,7 @@
 //! [`run_client`] connects with the configured `Authorization` header, sends
 //! `resume` with the last acknowledged event id, processes frames like the
 //! server does and sends the acknowledgements back. When the connection ends
-//! it reconnects after a jittered exponential backoff; a close with 1012
+//! it reconnects after a jittered exponential backoff. A close with 1012
 //! (service restart) or 1013 (try again later) never shortens that wait.
 //! The source is reported unhealthy while disconnected. Only `ws://` URLs
 //! are supported for now.
@@ -70,7 +70,7 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
 }
 
-/// How one connection ended, for the reconnect decision.
+/// Summary of one ended connection, for the reconnect decision.
 #[derive(Debug)]
 struct ConnectionEnd {
     lasted: Duration,
@@ -90,7 +90,7 @@ struct FeedState {
 // === impl ClientConfig ===
 
 impl ClientConfig {
-    /// A config with the default timings for the feed `name` at `url`.
+    /// Creates a config with the default timings for the feed `name` at `url`.
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> ClientConfig {
         ClientConfig {
             name: name.into(),

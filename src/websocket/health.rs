@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// `silence_timeout`. After its last connection closes, it is reported
 /// unhealthy once `grace` passes without a new connection. An entry is
 /// removed once its last connection is closed and the grace is over, so the
-/// map holds at most one entry per open connection plus recent closes.
+/// map contains at most one entry per open connection plus recent closes.
 #[derive(Debug)]
 pub struct HealthTracker {
     silence_timeout: Duration,
@@ -46,7 +46,7 @@ pub struct HealthChange {
     pub healthy: bool,
 }
 
-/// What one `seq` number means relative to the ones before it.
+/// Classification of one `seq` number relative to the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeqVerdict {
     /// The first number seen, the next one, or an event without `seq`.
@@ -71,12 +71,12 @@ pub struct SeqTracker {
 // === impl HealthTracker ===
 
 impl HealthTracker {
-    /// A tracker that forgets a source once it is closed and reported.
+    /// Creates a tracker that removes a source once it is closed and reported.
     pub fn new(silence_timeout: Duration, grace: Duration) -> HealthTracker {
         HealthTracker { silence_timeout, retain_closed: false, grace, sources: HashMap::new() }
     }
 
-    /// A tracker that keeps closed sources, for a client's fixed source.
+    /// Creates a tracker that keeps closed sources, for a client's fixed source.
     pub fn retaining(silence_timeout: Duration, grace: Duration) -> HealthTracker {
         HealthTracker { silence_timeout, retain_closed: true, grace, sources: HashMap::new() }
     }

@@ -32,7 +32,7 @@ pub const MAX_FIELD_BYTES: usize = 256;
 /// Maximum length in bytes of a source name (`hello.source`, `?source=`).
 pub const MAX_SOURCE_BYTES: usize = 64;
 
-/// Longest part of an offending value that is echoed back in a message.
+/// Maximum part of an offending value that is echoed back in a message.
 const MAX_ECHO_CHARS: usize = 64;
 
 /// Machine-readable reason in an error frame.
@@ -55,7 +55,7 @@ pub enum ErrorCode {
     UnsupportedFrame,
 }
 
-/// Why a frame or one event in it was not accepted. `Display` gives the
+/// Reason a frame or one event in it was not accepted. `Display` gives the
 /// message that is sent to the platform.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{message}")]
@@ -63,7 +63,7 @@ pub struct SchemaError {
     pub code: ErrorCode,
     /// Name of the offending field, when one field is to blame.
     pub field: Option<String>,
-    /// What is wrong with which value, and how to fix it.
+    /// Text naming the wrong value and how to fix it.
     pub message: String,
     /// Source event id, when the frame got far enough to show one.
     pub id: Option<String>,
@@ -606,12 +606,12 @@ impl ErrorCode {
 // === impl SchemaError ===
 
 impl SchemaError {
-    /// An error about the frame as a whole.
+    /// Creates an error about the frame as a whole.
     pub fn frame(code: ErrorCode, field: Option<&str>, message: String) -> SchemaError {
         SchemaError { code, field: field.map(str::to_string), message, id: None }
     }
 
-    /// An error about one field.
+    /// Creates an error about one field.
     pub fn field(code: ErrorCode, field: &str, message: String) -> SchemaError {
         SchemaError { code, field: Some(field.to_string()), message, id: None }
     }

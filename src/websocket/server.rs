@@ -34,8 +34,9 @@ use crate::ingest::IngestHandle;
 /// The only path that accepts upgrades.
 pub const EVENTS_PATH: &str = "/v1/events";
 
-/// Upgrades answered with 503 at the same time, beyond `max_connections`.
-/// Past this, excess TCP connections are dropped without an answer.
+/// Maximum upgrades being rejected with 503 at once, beyond
+/// `max_connections`. Past this, excess TCP connections are dropped without
+/// a response.
 const MAX_PENDING_REJECTIONS: usize = 32;
 
 /// Checks the bearer token of an upgrade request. Receives the token after
@@ -84,7 +85,7 @@ enum HealthUpdate {
     Closed(String, Instant),
 }
 
-/// What an accepted upgrade request carried.
+/// Principal and source of an accepted upgrade request.
 #[derive(Debug)]
 struct Upgrade {
     principal: String,
@@ -226,7 +227,7 @@ pub async fn run_server(
 
 /// Performs the upgrade and, when accepted, runs the connection.
 /// `slot` is `None` when the connection limit is reached: the upgrade is
-/// then answered with 503 (holding `_rejection` meanwhile).
+/// then rejected with 503 (holding `_rejection` meanwhile).
 async fn handle_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
@@ -340,7 +341,7 @@ async fn serve_connection(shared: &Shared, mut ws: WebSocketStream<TcpStream>, p
         cfg.max_message_bytes,
         SeqTracker::default(),
     );
-    // Set once the source has shown activity and the health task knows it.
+    // Set once the source has shown activity and the health task tracks it.
     let mut registered: Option<String> = None;
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);

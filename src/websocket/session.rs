@@ -2,9 +2,8 @@
 //! mode: parse, drop replays by `seq`, submit to the pipeline, and build the
 //! acknowledgement and error frames in the order of the input.
 //!
-//! A [`FeedSession`] does not read or write the socket itself, and it does
-//! not track source health; it returns what to send and whether the source
-//! showed activity. The socket helpers at the bottom (send with a timeout,
+//! A [`FeedSession`] does not track source health. It returns whether the
+//! source showed activity, and the caller reports health. The socket helpers at the bottom (send with a timeout,
 //! close with a linger) are used by both modes.
 
 use std::time::Duration;
@@ -25,7 +24,7 @@ use super::telemetry::{self, MessageResult, Mode};
 use crate::domain::{AgentEvent, SourceKind};
 use crate::ingest::{IngestError, IngestHandle, SubmitOutcome};
 
-/// Longest wait for one outbound frame to be written. A peer that reads
+/// Maximum wait for one outbound frame to be written. A peer that reads
 /// nothing for this long is dropped instead of blocking its connection task.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,7 +68,7 @@ pub struct Step {
     pub ended: Option<Ended>,
 }
 
-/// How a connection ended.
+/// The end of a connection: reason and the peer's close code.
 #[derive(Debug, Clone)]
 pub struct Ended {
     /// Short reason for the log line.
@@ -78,7 +77,7 @@ pub struct Ended {
     pub peer_close: Option<CloseCode>,
 }
 
-/// What to do after one frame.
+/// The result of one text frame: replies, activity and whether to end.
 #[derive(Debug, Default)]
 pub struct FrameOutcome {
     /// Text frames to send, in order: acks and errors for the input items.
@@ -89,7 +88,7 @@ pub struct FrameOutcome {
     pub end: Option<SessionEnd>,
 }
 
-/// Why a connection must end after a frame.
+/// Reason a connection must end after a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEnd {
     /// The pipeline is shutting down: close 1001, the platform retries.
@@ -101,7 +100,7 @@ pub enum SessionEnd {
     Shutdown,
 }
 
-/// Where a reply for one input item comes from.
+/// Reply slot for one input item, ready or waiting for the submit.
 enum Slot {
     Ready(String),
     /// Waits for outcome `index` of the submit.
@@ -141,7 +140,7 @@ impl FeedSession {
     }
 
     /// Processes one text frame. Events are submitted together and the
-    /// acknowledgements are built only after the pipeline answered, so an
+    /// acknowledgements are built only after the pipeline returned, so an
     /// ack always means committed.
     pub async fn handle_text(&mut self, text: &str, ingest: &IngestHandle, shutdown: &CancellationToken) -> FrameOutcome {
         let first_frame = std::mem::replace(&mut self.first_frame, false);

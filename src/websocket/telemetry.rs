@@ -24,7 +24,7 @@ pub const UPGRADES_REJECTED_TOTAL: &str = "floorwatch_websocket_upgrades_rejecte
 /// Invalid inputs logged per connection: the first, then every this many.
 const INVALID_LOG_EVERY: u64 = 100;
 
-/// Which side of the feed this adapter is.
+/// Side of the feed this adapter runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// The platform connects to floorwatch.
