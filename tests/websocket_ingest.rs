@@ -496,6 +496,8 @@ struct FeedConnection {
 async fn accept_feed(listener: &TcpListener) -> FeedConnection {
     let (stream, _) = timeout(STEP, listener.accept()).await.expect("client connects in time").unwrap();
     let mut authorization = None;
+    // The Err type is fixed by tungstenite's handshake callback.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
         authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         Ok(response)

@@ -181,7 +181,7 @@ impl HealthTracker {
     }
 
     /// Number of sources tracked, for tests and a sanity bound.
-    pub fn len(&self) -> usize {
+    pub fn tracked_sources(&self) -> usize {
         self.sources.len()
     }
 }
@@ -272,7 +272,7 @@ mod tests {
 
         assert!(health.poll(now + GRACE / 2).is_empty());
         assert_eq!(health.poll(now + GRACE), vec![change(false)]);
-        assert_eq!(health.len(), 0);
+        assert_eq!(health.tracked_sources(), 0);
     }
 
     #[test]

@@ -239,6 +239,8 @@ async fn handle_connection(
 
     let mut upgrade = None;
     let has_slot = slot.is_some();
+    // The Err type is fixed by tungstenite's handshake callback.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         match check_upgrade(request, has_slot, &shared) {
             Ok(accepted) => {

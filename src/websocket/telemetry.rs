@@ -85,7 +85,7 @@ pub fn message(result: MessageResult) {
 /// invalid inputs on this connection so far, this one included.
 pub fn invalid_input(source: &str, peer: &str, error: &SchemaError, seen: u64) {
     message(MessageResult::Invalid);
-    if seen == 1 || seen % INVALID_LOG_EVERY == 0 {
+    if seen == 1 || seen.is_multiple_of(INVALID_LOG_EVERY) {
         tracing::warn!(
             source,
             peer,
@@ -103,7 +103,7 @@ pub fn invalid_input(source: &str, peer: &str, error: &SchemaError, seen: u64) {
 /// pipeline rejected.
 pub fn rejected(source: &str, peer: &str, event_id: &str, field: &str, message: &str, seen: u64) {
     self::message(MessageResult::Rejected);
-    if seen == 1 || seen % INVALID_LOG_EVERY == 0 {
+    if seen == 1 || seen.is_multiple_of(INVALID_LOG_EVERY) {
         tracing::warn!(
             source,
             peer,
