@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod roster;
 pub mod store;
 pub mod watch;
+pub mod websocket;
 
 /// Generated gRPC types and services of package `floorwatch.v1`.
 pub mod proto {
