@@ -1,10 +1,13 @@
 //! floorwatch: live adherence, listen-in and chat for contact centers whose
 //! agents work from home.
 
+pub mod admin;
+pub mod config;
 pub mod domain;
 pub mod i18n;
 pub mod ingest;
 pub mod roster;
+pub mod telemetry;
 
 /// Generated gRPC types and services of package `floorwatch.v1`.
 pub mod proto {
