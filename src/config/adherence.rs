@@ -175,19 +175,24 @@ pub(crate) fn build_rules(raw: Option<Vec<RawRule>>, default_threshold: u64, che
         });
     }
 
-    let expected = ActivityType::ALL.into_iter().map(Some).chain([None]);
-    for activity in expected {
-        if !seen.contains(&activity) {
-            let name = activity.map_or(NOTHING_SCHEDULED, ActivityType::as_str);
-            checker.problem(
-                "adherence.rule",
-                format!("no rule for activity \"{name}\""),
-                format!(
-                    "add an [[adherence.rule]] with activity = \"{name}\", or remove every \
-                     [[adherence.rule]] to use the built-in matrix"
-                ),
-            );
-        }
+    let missing: Vec<&str> = ActivityType::ALL
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .filter(|activity| !seen.contains(activity))
+        .map(|activity| activity.map_or(NOTHING_SCHEDULED, ActivityType::as_str))
+        .collect();
+    if !missing.is_empty() {
+        let quoted: Vec<String> = missing.iter().map(|name| format!("\"{name}\"")).collect();
+        checker.problem(
+            "adherence.rule",
+            format!("no rule for activity {}", quoted.join(", ")),
+            format!(
+                "add an [[adherence.rule]] with activity = {} (and so on for each), or remove every \
+                 [[adherence.rule]] to use the built-in matrix",
+                quoted[0]
+            ),
+        );
     }
 
     AdherenceConfig { rules }

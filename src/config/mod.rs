@@ -216,15 +216,16 @@ impl Config {
         };
         env::apply_overrides(&mut doc, env, &mut checker);
         for variable in env.unknown_overrides() {
-            checker.warning(
-                "",
-                format!("environment variable {variable} matches no configuration key and is ignored"),
+            checker.environment_warning(
+                variable,
+                "matches no configuration key and is ignored",
                 "correct its name (docs/configuration.md lists every override) or unset it",
             );
         }
 
         let raw = parse::RawConfig::from_table(&doc, &mut checker);
         let config = validate::build(raw, name, base_dir, env, &mut checker);
+        checker.sort_problems();
         if checker.problems.is_empty() {
             Ok(Config { warnings: checker.warnings, ..config })
         } else {

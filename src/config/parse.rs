@@ -180,6 +180,23 @@ impl Checker {
         self.warnings.push(warning);
     }
 
+    /// Records a finding about an environment variable itself rather than
+    /// about a key.
+    pub(crate) fn environment_warning(&mut self, variable: &str, message: impl Into<String>, fix: impl Into<String>) {
+        let warning = ConfigProblem::new("environment", variable, message, fix);
+        self.warnings.push(warning);
+    }
+
+    /// Sorts problems by section in the order of the example file, keeping
+    /// the order within a section, so the report reads top to bottom.
+    pub(crate) fn sort_problems(&mut self) {
+        let rank = |problem: &ConfigProblem| {
+            let section = problem.key.split(['.', '[']).next().unwrap_or_default();
+            SECTIONS.iter().position(|s| *s == section).unwrap_or(SECTIONS.len())
+        };
+        self.problems.sort_by_key(rank);
+    }
+
     /// Records a serde error for `key`, rewording Rust type names.
     fn serde_problem(&mut self, key: &str, message: &str) {
         let message = message
