@@ -2,8 +2,8 @@
 //! count as in adherence, which are neutral, and how long an agent may be out
 //! of adherence before an alarm.
 //!
-//! This module only holds and checks the matrix; the adherence engine applies
-//! it.
+//! This module only stores and checks the matrix. The adherence engine
+//! applies it.
 
 use std::collections::BTreeSet;
 
@@ -48,7 +48,8 @@ impl AdherenceRule {
 
     /// Returns the activity name as config files write it.
     pub fn activity_name(&self) -> &'static str {
-        self.activity.map_or(NOTHING_SCHEDULED, ActivityType::as_str)
+        self.activity
+            .map_or(NOTHING_SCHEDULED, ActivityType::as_str)
     }
 }
 
@@ -65,7 +66,9 @@ impl AdherenceConfig {
 
 impl Default for AdherenceConfig {
     fn default() -> Self {
-        AdherenceConfig { rules: default_rules() }
+        AdherenceConfig {
+            rules: default_rules(),
+        }
     }
 }
 
@@ -76,13 +79,23 @@ pub fn default_rules() -> Vec<AdherenceRule> {
     use NotReadyReason as R;
     use StateGroup as G;
 
-    let handling_calls = [G::Available, G::Ringing, G::OnCallInbound, G::OnCallOutbound, G::Held, G::WrapUp];
+    let handling_calls = [
+        G::Available,
+        G::Ringing,
+        G::OnCallInbound,
+        G::OnCallOutbound,
+        G::Held,
+        G::WrapUp,
+    ];
     // A call that runs into a break, training or the end of the day is not
     // held against the agent.
     let finishing_call = [G::OnCallInbound, G::OnCallOutbound, G::Held, G::WrapUp];
     let every_not_ready = NotReadyReason::ALL.map(G::NotReady);
 
-    let rule = |activity, in_adherence: &[StateGroup], neutral: &[StateGroup], threshold_seconds| AdherenceRule {
+    let rule = |activity,
+                in_adherence: &[StateGroup],
+                neutral: &[StateGroup],
+                threshold_seconds| AdherenceRule {
         activity,
         in_adherence: in_adherence.to_vec(),
         neutral: neutral.to_vec(),
@@ -90,14 +103,24 @@ pub fn default_rules() -> Vec<AdherenceRule> {
     };
 
     let break_in = [G::NotReady(R::Break), G::NotReady(R::Lunch), G::LoggedOut];
-    // A laptop that sleeps during a break loses its registration; that says
+    // A laptop that sleeps during a break loses its registration, which tells
     // nothing about adherence to the break.
-    let break_neutral = [G::Ringing, G::OnCallInbound, G::OnCallOutbound, G::Held, G::WrapUp, G::Unreachable];
+    let break_neutral = [
+        G::Ringing,
+        G::OnCallInbound,
+        G::OnCallOutbound,
+        G::Held,
+        G::WrapUp,
+        G::Unreachable,
+    ];
 
     let mut team_day_in = vec![G::LoggedOut];
     team_day_in.extend(every_not_ready);
 
-    let nothing_neutral: Vec<StateGroup> = StateGroup::ALL.into_iter().filter(|g| *g != G::LoggedOut).collect();
+    let nothing_neutral: Vec<StateGroup> = StateGroup::ALL
+        .into_iter()
+        .filter(|g| *g != G::LoggedOut)
+        .collect();
 
     vec![
         rule(Some(ActivityType::PhoneDuty), &handling_calls, &[], 120),
@@ -122,15 +145,29 @@ pub fn default_rules() -> Vec<AdherenceRule> {
             &finishing_call,
             300,
         ),
-        rule(Some(ActivityType::TeamDay), &team_day_in, &[G::Unreachable], 600),
-        rule(Some(ActivityType::SentHome), &[G::LoggedOut, G::Unreachable], &finishing_call, 300),
+        rule(
+            Some(ActivityType::TeamDay),
+            &team_day_in,
+            &[G::Unreachable],
+            600,
+        ),
+        rule(
+            Some(ActivityType::SentHome),
+            &[G::LoggedOut, G::Unreachable],
+            &finishing_call,
+            300,
+        ),
         rule(None, &[G::LoggedOut], &nothing_neutral, 120),
     ]
 }
 
 /// Checks the configured rules and converts them; returns the built-in
 /// matrix when the section is absent.
-pub(crate) fn build_rules(raw: Option<Vec<RawRule>>, default_threshold: u64, checker: &mut Checker) -> AdherenceConfig {
+pub(crate) fn build_rules(
+    raw: Option<Vec<RawRule>>,
+    default_threshold: u64,
+    checker: &mut Checker,
+) -> AdherenceConfig {
     let Some(raw_rules) = raw else {
         return AdherenceConfig::default();
     };
@@ -200,12 +237,18 @@ pub(crate) fn build_rules(raw: Option<Vec<RawRule>>, default_threshold: u64, che
 
 /// Returns `Some(activity)` for a valid name (`Some(None)` for "none"), or
 /// `None` after reporting a problem.
-fn parse_activity(name: Option<&str>, key: &str, checker: &mut Checker) -> Option<Option<ActivityType>> {
+fn parse_activity(
+    name: Option<&str>,
+    key: &str,
+    checker: &mut Checker,
+) -> Option<Option<ActivityType>> {
     let Some(name) = name else {
         checker.problem(
             key,
             "missing key \"activity\"",
-            format!("add activity = \"phone_duty\" (or another activity, or \"{NOTHING_SCHEDULED}\")"),
+            format!(
+                "add activity = \"phone_duty\" (or another activity, or \"{NOTHING_SCHEDULED}\")"
+            ),
         );
         return None;
     };
@@ -219,7 +262,10 @@ fn parse_activity(name: Option<&str>, key: &str, checker: &mut Checker) -> Optio
             checker.problem(
                 &format!("{key}.activity"),
                 format!("unknown activity \"{name}\""),
-                format!("use one of {}, or \"{NOTHING_SCHEDULED}\"", activity_names()),
+                format!(
+                    "use one of {}, or \"{NOTHING_SCHEDULED}\"",
+                    activity_names()
+                ),
             );
             None
         }
@@ -279,7 +325,11 @@ mod tests {
     fn default_rules_keep_in_and_neutral_apart() {
         for rule in default_rules() {
             for group in &rule.neutral {
-                assert!(!rule.in_adherence.contains(group), "{} {group}", rule.activity_name());
+                assert!(
+                    !rule.in_adherence.contains(group),
+                    "{} {group}",
+                    rule.activity_name()
+                );
             }
         }
     }
@@ -287,7 +337,9 @@ mod tests {
     #[test]
     fn phone_duty_break_is_out_of_adherence() {
         let config = AdherenceConfig::default();
-        let rule = config.rule_for(Some(ActivityType::PhoneDuty)).expect("default has phone duty");
+        let rule = config
+            .rule_for(Some(ActivityType::PhoneDuty))
+            .expect("default has phone duty");
         let status = rule.status(StateGroup::NotReady(NotReadyReason::Break));
         assert_eq!(status, AdherenceStatus::OutOfAdherence);
     }
@@ -295,8 +347,16 @@ mod tests {
     #[test]
     fn call_running_into_lunch_is_neutral() {
         let config = AdherenceConfig::default();
-        let rule = config.rule_for(Some(ActivityType::Lunch)).expect("default has lunch");
-        assert_eq!(rule.status(StateGroup::OnCallInbound), AdherenceStatus::Neutral);
-        assert_eq!(rule.status(StateGroup::Available), AdherenceStatus::OutOfAdherence);
+        let rule = config
+            .rule_for(Some(ActivityType::Lunch))
+            .expect("default has lunch");
+        assert_eq!(
+            rule.status(StateGroup::OnCallInbound),
+            AdherenceStatus::Neutral
+        );
+        assert_eq!(
+            rule.status(StateGroup::Available),
+            AdherenceStatus::OutOfAdherence
+        );
     }
 }

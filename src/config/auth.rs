@@ -13,7 +13,7 @@ use crate::domain::{AgentId, TeamId};
 
 use super::parse::{Checker, RawToken};
 
-/// What a token holder may do.
+/// Permission set of a token holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Admin,
@@ -77,7 +77,9 @@ impl Role {
     }
 
     pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|role| role.as_str() == name.trim())
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name.trim())
     }
 
     fn needs_teams(self) -> bool {
@@ -100,7 +102,10 @@ impl fmt::Debug for ApiToken {
         f.debug_struct("ApiToken")
             .field("name", &self.name)
             .field("role", &self.role)
-            .field("sha256", &format_args!("{}…", hex::encode(&self.sha256[..4])))
+            .field(
+                "sha256",
+                &format_args!("{}…", hex::encode(&self.sha256[..4])),
+            )
             .field("teams", &self.teams)
             .field("agent_id", &self.agent_id)
             .finish()
@@ -113,7 +118,9 @@ impl AuthConfig {
     /// Returns the token entry whose hash matches `bearer`, if any.
     pub fn verify(&self, bearer: &str) -> Option<&ApiToken> {
         let presented: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
-        self.tokens.iter().find(|token| constant_time_eq(&token.sha256, &presented))
+        self.tokens
+            .iter()
+            .find(|token| constant_time_eq(&token.sha256, &presented))
     }
 }
 
@@ -143,27 +150,27 @@ pub(crate) fn build_auth(raw_tokens: Vec<RawToken>, checker: &mut Checker) -> Au
                 None
             }
         };
-        if let Some(name) = &name {
-            if let Some(first) = names.insert(name.clone(), index) {
-                checker.problem(
-                    &format!("{key}.name"),
-                    format!("token name \"{name}\" is also used by auth.token[{first}]"),
-                    "give every token a unique name",
-                );
-            }
+        if let Some(name) = &name
+            && let Some(first) = names.insert(name.clone(), index)
+        {
+            checker.problem(
+                &format!("{key}.name"),
+                format!("token name \"{name}\" is also used by auth.token[{first}]"),
+                "give every token a unique name",
+            );
         }
 
         let role = parse_role(raw.role.as_deref(), &key, checker);
 
         let sha256 = parse_hash(raw.sha256.as_deref(), &key, checker);
-        if let Some(hash) = sha256 {
-            if let Some(first) = hashes.insert(hash, index) {
-                checker.problem(
-                    &format!("{key}.sha256"),
-                    format!("the same token hash is used by auth.token[{first}]"),
-                    "issue a separate token for each client so each can be revoked alone",
-                );
-            }
+        if let Some(hash) = sha256
+            && let Some(first) = hashes.insert(hash, index)
+        {
+            checker.problem(
+                &format!("{key}.sha256"),
+                format!("the same token hash is used by auth.token[{first}]"),
+                "issue a separate token for each client so each can be revoked alone",
+            );
         }
 
         check_scope(role, &raw, &key, checker);
@@ -192,7 +199,11 @@ pub(crate) fn build_auth(raw_tokens: Vec<RawToken>, checker: &mut Checker) -> Au
 fn parse_role(role: Option<&str>, key: &str, checker: &mut Checker) -> Option<Role> {
     let names = Role::ALL.map(Role::as_str).join(", ");
     let Some(text) = role else {
-        checker.problem(&format!("{key}.role"), "missing key \"role\"", format!("add role = one of {names}"));
+        checker.problem(
+            &format!("{key}.role"),
+            "missing key \"role\"",
+            format!("add role = one of {names}"),
+        );
         return None;
     };
     let role = Role::parse(text);
@@ -220,7 +231,10 @@ fn parse_hash(hash: Option<&str>, key: &str, checker: &mut Checker) -> Option<[u
         // Never echo the value: someone may have pasted the token itself.
         checker.problem(
             &format!("{key}.sha256"),
-            format!("not a hex SHA-256 ({} characters, expected 64 hex digits)", text.chars().count()),
+            format!(
+                "not a hex SHA-256 ({} characters, expected 64 hex digits)",
+                text.chars().count()
+            ),
             fix,
         );
         return None;
@@ -236,7 +250,11 @@ fn check_scope(role: Option<Role>, raw: &RawToken, key: &str, checker: &mut Chec
 
     for (index, team) in raw.teams.iter().enumerate() {
         if team.trim().is_empty() {
-            checker.problem(&format!("{key}.teams[{index}]"), "empty team name", "remove the entry or name the team");
+            checker.problem(
+                &format!("{key}.teams[{index}]"),
+                "empty team name",
+                "remove the entry or name the team",
+            );
         }
     }
 
@@ -278,13 +296,17 @@ mod tests {
     #[test]
     fn hash_token_is_hex_sha256() {
         // SHA-256 of the empty string, a published test vector.
-        assert_eq!(hash_token(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            hash_token(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]
     fn verify_matches_only_the_hashed_token() {
         let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(hash_token("s3cret-example"), &mut sha256).expect("hash_token returns 64 hex digits");
+        hex::decode_to_slice(hash_token("s3cret-example"), &mut sha256)
+            .expect("hash_token returns 64 hex digits");
         let auth = AuthConfig {
             tokens: vec![ApiToken {
                 name: "ops".into(),
@@ -294,7 +316,10 @@ mod tests {
                 agent_id: None,
             }],
         };
-        assert_eq!(auth.verify("s3cret-example").map(|t| t.name.as_str()), Some("ops"));
+        assert_eq!(
+            auth.verify("s3cret-example").map(|t| t.name.as_str()),
+            Some("ops")
+        );
         assert!(auth.verify("s3cret-exampl").is_none());
     }
 
@@ -307,8 +332,8 @@ mod tests {
             teams: vec![],
             agent_id: None,
         };
-        let shown = format!("{token:?}");
-        assert!(shown.contains("abababab…"), "{shown}");
-        assert!(!shown.contains(&"ab".repeat(5)), "{shown}");
+        let debug_output = format!("{token:?}");
+        assert!(debug_output.contains("abababab…"), "{debug_output}");
+        assert!(!debug_output.contains(&"ab".repeat(5)), "{debug_output}");
     }
 }

@@ -25,7 +25,7 @@ pub struct Env {
     vars: BTreeMap<String, String>,
 }
 
-/// How an override's text becomes a TOML value.
+/// Type an override's text is converted to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
     /// Taken as written; an empty string is kept (it disables optional keys).
@@ -123,7 +123,10 @@ impl Env {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Env {
-        let vars = iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let vars = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         Env { vars }
     }
 }
@@ -132,15 +135,27 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
 
 impl Override {
     const fn text(section: &'static str, key: &'static str) -> Override {
-        Override { section, key, kind: ValueKind::Text }
+        Override {
+            section,
+            key,
+            kind: ValueKind::Text,
+        }
     }
 
     const fn integer(section: &'static str, key: &'static str) -> Override {
-        Override { section, key, kind: ValueKind::Integer }
+        Override {
+            section,
+            key,
+            kind: ValueKind::Integer,
+        }
     }
 
     const fn number(section: &'static str, key: &'static str) -> Override {
-        Override { section, key, kind: ValueKind::Number }
+        Override {
+            section,
+            key,
+            kind: ValueKind::Number,
+        }
     }
 
     /// Returns the variable name: `FLOORWATCH_`, the section path with `.`
@@ -158,9 +173,17 @@ impl Override {
     fn to_value(self, text: &str) -> Result<Value, (String, String)> {
         match self.kind {
             ValueKind::Text => Ok(Value::String(text.to_owned())),
-            ValueKind::Integer => match text.trim().parse::<u64>().ok().and_then(|n| i64::try_from(n).ok()) {
+            ValueKind::Integer => match text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| i64::try_from(n).ok())
+            {
                 Some(n) => Ok(Value::Integer(n)),
-                None => Err(("is not a whole number of 0 or more".into(), "a whole number such as 30".into())),
+                None => Err((
+                    "is not a whole number of 0 or more".into(),
+                    "a whole number such as 30".into(),
+                )),
             },
             ValueKind::Number => match text.trim().parse::<f64>() {
                 Ok(n) if n.is_finite() => Ok(Value::Float(n)),
@@ -223,7 +246,10 @@ mod tests {
         assert_eq!(grpc.variable(), "FLOORWATCH_LISTEN_GRPC");
 
         let nested = Override::number("roster.labour_rules", "max_block_hours");
-        assert_eq!(nested.variable(), "FLOORWATCH_ROSTER_LABOUR_RULES_MAX_BLOCK_HOURS");
+        assert_eq!(
+            nested.variable(),
+            "FLOORWATCH_ROSTER_LABOUR_RULES_MAX_BLOCK_HOURS"
+        );
     }
 
     #[test]

@@ -170,19 +170,34 @@ impl Checker {
         }
     }
 
-    pub(crate) fn problem(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn problem(
+        &mut self,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         let problem = ConfigProblem::new(self.origin(key), key, message, fix);
         self.problems.push(problem);
     }
 
-    pub(crate) fn warning(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn warning(
+        &mut self,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         let warning = ConfigProblem::new(self.origin(key), key, message, fix);
         self.warnings.push(warning);
     }
 
     /// Records a finding about an environment variable itself rather than
     /// about a key.
-    pub(crate) fn environment_warning(&mut self, variable: &str, message: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn environment_warning(
+        &mut self,
+        variable: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         let warning = ConfigProblem::new("environment", variable, message, fix);
         self.warnings.push(warning);
     }
@@ -192,7 +207,10 @@ impl Checker {
     pub(crate) fn sort_problems(&mut self) {
         let rank = |problem: &ConfigProblem| {
             let section = problem.key.split(['.', '[']).next().unwrap_or_default();
-            SECTIONS.iter().position(|s| *s == section).unwrap_or(SECTIONS.len())
+            SECTIONS
+                .iter()
+                .position(|s| *s == section)
+                .unwrap_or(SECTIONS.len())
         };
         self.problems.sort_by_key(rank);
     }
@@ -299,7 +317,10 @@ impl RawConfig {
                 checker.problem(
                     name,
                     format!("unknown section \"{name}\""),
-                    format!("remove it or correct its spelling; sections are {}", SECTIONS.join(", ")),
+                    format!(
+                        "remove it or correct its spelling; sections are {}",
+                        SECTIONS.join(", ")
+                    ),
                 );
                 continue;
             }
@@ -461,7 +482,11 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// Returns the value of `key` and a copy of `table` without it.
@@ -475,7 +500,9 @@ fn report_unknown_keys(rest: &Table, section: &str, only_key: &str, checker: &mu
     for key in rest.keys() {
         checker.problem(
             &format!("{section}.{key}"),
-            format!("unknown key \"{key}\"; [{section}] holds only [[{section}.{only_key}]] entries"),
+            format!(
+                "unknown key \"{key}\"; [{section}] holds only [[{section}.{only_key}]] entries"
+            ),
             "remove the key or correct its spelling",
         );
     }
@@ -501,8 +528,15 @@ fn read_state_codes(table: &Table, checker: &mut Checker) -> BTreeMap<String, St
 /// Returns a key as it must be written in a dotted path: bare when it is
 /// made of letters, digits, `_` and `-`, else in double quotes.
 pub(crate) fn quote_key(key: &str) -> String {
-    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare { key.to_owned() } else { format!("\"{key}\"") }
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("\"{key}\"")
+    }
 }
 
 #[cfg(test)]

@@ -10,15 +10,15 @@ use std::fmt;
 /// fix: use an IANA name such as Europe/Amsterdam`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
-    /// Where the value came from: the config file as the caller named it, or
+    /// Origin of the value: the config file as the caller named it, or
     /// `$FLOORWATCH_…` when an environment override set it.
     pub file: String,
     /// Dotted path of the key; array entries count from 0
     /// (`adherence.rule[2].in[1]`). Empty for a problem with the whole file.
     pub key: String,
-    /// What is wrong, naming the offending value.
+    /// Description of the fault, naming the offending value.
     pub message: String,
-    /// What to do about it.
+    /// Action that fixes the problem.
     pub fix: String,
 }
 
@@ -99,6 +99,9 @@ mod tests {
     #[test]
     fn problem_display_without_key() {
         let problem = ConfigProblem::new("x.toml", "", "file not found", "create it");
-        assert_eq!(problem.to_string(), "x.toml: file not found; fix: create it");
+        assert_eq!(
+            problem.to_string(),
+            "x.toml: file not found; fix: create it"
+        );
     }
 }

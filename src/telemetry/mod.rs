@@ -13,10 +13,12 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-pub use events::{EventRejected, JournalCommitted, SourceHealthChanged, StreamClientLagged, UnknownStateCode};
+pub use events::{
+    EventRejected, JournalCommitted, SourceHealthChanged, StreamClientLagged, UnknownStateCode,
+};
 pub use metrics::describe_metrics;
 
-/// How log lines are written to standard error.
+/// Format of log lines on standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -28,12 +30,16 @@ pub enum LogFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("invalid log filter \"{filter}\": {source}; fix: write directives such as \"info,floorwatch::sip=debug\"")]
+    #[error(
+        "invalid log filter \"{filter}\": {source}; fix: write directives such as \"info,floorwatch::sip=debug\""
+    )]
     InvalidFilter {
         filter: String,
         source: tracing_subscriber::filter::ParseError,
     },
-    #[error("a tracing subscriber is already installed; init_tracing must run once, before any other subscriber")]
+    #[error(
+        "a tracing subscriber is already installed; init_tracing must run once, before any other subscriber"
+    )]
     AlreadyInitialized,
 }
 
@@ -62,12 +68,17 @@ impl LogFormat {
 /// Installs the global `tracing` subscriber writing to standard error, with
 /// `filter` as `EnvFilter` directives.
 pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    let env_filter = EnvFilter::builder().parse(filter).map_err(|source| TelemetryError::InvalidFilter {
-        filter: filter.to_owned(),
-        source,
-    })?;
+    let env_filter =
+        EnvFilter::builder()
+            .parse(filter)
+            .map_err(|source| TelemetryError::InvalidFilter {
+                filter: filter.to_owned(),
+                source,
+            })?;
 
-    let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -79,8 +90,8 @@ pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryErro
 /// describes every metric, and returns the handle that renders them.
 ///
 /// Later calls return the same handle. When another recorder was installed
-/// first, the handle is still returned but renders nothing; a warning says
-/// so. The caller must run [`PrometheusHandle::run_upkeep`] periodically;
+/// first, the handle is still returned but renders nothing, and a warning is
+/// logged. The caller must run [`PrometheusHandle::run_upkeep`] periodically;
 /// `crate::admin::serve_admin` does.
 pub fn install_prometheus() -> PrometheusHandle {
     PROMETHEUS
@@ -101,7 +112,12 @@ pub fn install_prometheus() -> PrometheusHandle {
 fn prometheus_builder() -> PrometheusBuilder {
     let configured = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), metrics::SECONDS_BUCKETS)
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(metrics::JOURNAL_BATCH_EVENTS.into()), metrics::BATCH_BUCKETS));
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(metrics::JOURNAL_BATCH_EVENTS.into()),
+                metrics::BATCH_BUCKETS,
+            )
+        });
 
     match configured {
         Ok(builder) => builder,
@@ -127,6 +143,9 @@ mod tests {
     #[test]
     fn init_tracing_rejects_bad_filter() {
         let result = init_tracing(LogFormat::Text, "info,floorwatch=loud");
-        assert!(matches!(result, Err(TelemetryError::InvalidFilter { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(TelemetryError::InvalidFilter { .. })),
+            "{result:?}"
+        );
     }
 }
