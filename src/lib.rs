@@ -2,9 +2,11 @@
 //! agents work from home.
 
 pub mod adherence;
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod domain;
@@ -13,6 +15,7 @@ pub mod i18n;
 pub mod ingest;
 pub mod roster;
 pub mod store;
+pub mod telemetry;
 pub mod watch;
 pub mod websocket;
 
