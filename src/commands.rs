@@ -128,7 +128,7 @@ fn roster_check(file: &Path, lang: &str, agents: Option<&Path>, time_zone: &str,
     };
     let directory = match agents {
         Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => match crate::roster::parse_agents(&text, crate::roster::import::RosterFormat::from_path(path)) {
+            Ok(text) => match crate::roster::parse_agents(&text, crate::roster::RosterFormat::from_path(path)) {
                 Ok(agents) => Some(agents),
                 Err(errors) => {
                     eprintln!("{}: {}", path.display(), errors.text(locale));

@@ -27,6 +27,9 @@ struct FloorTable {
     teams: BTreeMap<String, TeamSummary>,
     last_seq: u64,
     snapshot_done: bool,
+    /// Server clock of the last message and the local instant it arrived;
+    /// elapsed times are shown in server time.
+    server_time: Option<(Timestamp, std::time::Instant)>,
 }
 
 /// Runs the watch command; returns the exit code.
@@ -74,13 +77,14 @@ async fn watch(addr: &str, teams: Vec<String>, once: bool, locale: Locale, token
             let mut stream = client.watch_floor(request).await.map_err(|s| format!("{}: {}", code_name(s.code()), s.message()))?.into_inner();
 
             let mut redraw = tokio::time::interval(REDRAW);
+            let once_deadline = std::time::Instant::now();
             loop {
                 tokio::select! {
                     message = stream.message() => match message {
                         Ok(Some(update)) => {
                             table.apply(update);
-                            if once && table.snapshot_done {
-                                print!("{}", table.render(locale, Timestamp::now()));
+                            if once && table.snapshot_done && (!table.teams.is_empty() || once_deadline.elapsed() > Duration::from_secs(3)) {
+                                print!("{}", table.render(locale));
                                 return Ok(true);
                             }
                         }
@@ -89,7 +93,7 @@ async fn watch(addr: &str, teams: Vec<String>, once: bool, locale: Locale, token
                     },
                     _ = redraw.tick(), if !once && table.snapshot_done => {
                         let mut out = std::io::stdout().lock();
-                        let _ = write!(out, "\x1b[2J\x1b[H{}", table.render(locale, Timestamp::now()));
+                        let _ = write!(out, "\x1b[2J\x1b[H{}", table.render(locale));
                         let _ = out.flush();
                     }
                 }
@@ -130,6 +134,9 @@ fn code_name(code: tonic::Code) -> &'static str {
 impl FloorTable {
     fn apply(&mut self, update: proto::FloorUpdate) {
         self.last_seq = self.last_seq.max(update.seq);
+        if let Some(t) = update.server_time.as_ref().and_then(|t| Timestamp::new(t.seconds, t.nanos).ok()) {
+            self.server_time = Some((t, std::time::Instant::now()));
+        }
         match update.update {
             Some(Update::SnapshotBegin(_)) => {
                 self.agents.clear();
@@ -146,13 +153,26 @@ impl FloorTable {
         }
     }
 
-    fn render(&self, locale: Locale, now: Timestamp) -> String {
+    /// Returns the server's current time, estimated from the last message.
+    fn server_now(&self) -> Timestamp {
+        match self.server_time {
+            Some((t, received)) => {
+                let elapsed = jiff::SignedDuration::try_from(received.elapsed()).unwrap_or_default();
+                t.checked_add(elapsed).unwrap_or(t)
+            }
+            None => Timestamp::now(),
+        }
+    }
+
+    fn render(&self, locale: Locale) -> String {
+        let now = self.server_now();
         let nl = locale == Locale::Nl;
         let mut out = String::new();
+        let clock = now.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z");
         let header = if nl {
-            format!("floorwatch — {} agenten, positie {}\n", self.agents.len(), self.last_seq)
+            format!("floorwatch — {} agenten, {clock}, positie {}\n", self.agents.len(), self.last_seq)
         } else {
-            format!("floorwatch — {} agents, position {}\n", self.agents.len(), self.last_seq)
+            format!("floorwatch — {} agents, {clock}, position {}\n", self.agents.len(), self.last_seq)
         };
         out.push_str(&header);
 

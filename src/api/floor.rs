@@ -126,7 +126,8 @@ impl Scope {
 
 /// Sends one message; returns false when the client is gone or the server
 /// shuts down (the client then gets UNAVAILABLE).
-async fn send<T>(state: &ApiState, tx: &mpsc::Sender<Result<T, Status>>, message: T) -> bool {
+async fn send<T: Stamped>(state: &ApiState, tx: &mpsc::Sender<Result<T, Status>>, mut message: T) -> bool {
+    message.stamp(state.clock.now());
     tokio::select! {
         sent = tx.send(Ok(message)) => sent.is_ok(),
         _ = state.shutdown.cancelled() => {
@@ -136,8 +137,27 @@ async fn send<T>(state: &ApiState, tx: &mpsc::Sender<Result<T, Status>>, message
     }
 }
 
+/// A stream message that carries the server time.
+trait Stamped {
+    fn stamp(&mut self, now: jiff::Timestamp);
+}
+
+impl Stamped for FloorUpdate {
+    fn stamp(&mut self, now: jiff::Timestamp) {
+        self.server_time = Some(convert::timestamp_to_proto(now));
+    }
+}
+
+impl Stamped for proto::AlarmUpdate {
+    fn stamp(&mut self, _now: jiff::Timestamp) {}
+}
+
 fn agent_update(state: &ApiState, change: &FloorChange) -> FloorUpdate {
-    FloorUpdate { seq: change.seq, update: Some(Update::Agent(convert::agent_view(&change.agent, state.clock.now()))) }
+    FloorUpdate {
+        seq: change.seq,
+        update: Some(Update::Agent(convert::agent_view(&change.agent, state.clock.now()))),
+        server_time: None,
+    }
 }
 
 async fn stream_floor(
@@ -163,9 +183,14 @@ async fn stream_floor(
                     reason: reason.to_string(),
                     agent_count: visible.len() as u32,
                 })),
+                server_time: None,
             }];
             messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
-            messages.push(FloorUpdate { seq: high_water, update: Some(Update::SnapshotEnd(proto::SnapshotEnd {})) });
+            messages.push(FloorUpdate {
+                seq: high_water,
+                update: Some(Update::SnapshotEnd(proto::SnapshotEnd {})),
+                server_time: None,
+            });
             messages
         }
         SubscriptionStart::Resumed { changes } => {
@@ -173,6 +198,7 @@ async fn stream_floor(
             let mut messages = vec![FloorUpdate {
                 seq: high_water,
                 update: Some(Update::Resumed(proto::Resumed { replayed: visible.len() as u32 })),
+                server_time: None,
             }];
             messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
             messages
@@ -205,6 +231,7 @@ async fn stream_floor(
                     let marker = FloorUpdate {
                         seq: catch_up.high_water,
                         update: Some(Update::Coalesced(proto::Coalesced { skipped_changes: skipped })),
+                        server_time: None,
                     };
                     if !send(&state, &tx, marker).await {
                         return;
@@ -227,6 +254,7 @@ async fn stream_floor(
                     let message = FloorUpdate {
                         seq: high_water,
                         update: Some(Update::Team(convert::team_summary(summary))),
+                        server_time: None,
                     };
                     if !send(&state, &tx, message).await {
                         return;

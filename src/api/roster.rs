@@ -333,7 +333,7 @@ impl proto::roster_service_server::RosterService for RosterApi {
             if !principal.may_see_agent(agent_id, team) {
                 continue;
             }
-            activities.extend(book.activities_in(agent_id, start, end).iter().map(activity_record_to_proto));
+            activities.extend(book.activities_in(agent_id, start, end).map(activity_record_to_proto));
         }
         Ok(Response::new(proto::GetRosterResponse { version: book.version(), activities }))
     }

@@ -95,6 +95,12 @@ fn normalize_ref(agent_ref: &str) -> String {
     }
 }
 
+impl crate::roster::AgentLookup for Directory {
+    fn find_agent(&self, id: &str) -> Option<&Agent> {
+        self.agents.get(id)
+    }
+}
+
 // === impl SharedDirectory ===
 
 impl SharedDirectory {

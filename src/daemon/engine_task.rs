@@ -282,7 +282,8 @@ impl EngineTask {
                     });
                 }
                 Output::UnknownStateCode { agent, code, source } => {
-                    telemetry::UnknownStateCode { code: &code, source: &source, agent_id: &agent }.emit();
+                    telemetry::UnknownStateCode { code: &code, source: &source }.emit();
+                    tracing::debug!(agent_id = %agent, code = %code, "unknown state code kept the previous state");
                 }
             }
         }

@@ -33,7 +33,6 @@ use crate::store::{Journal, JournalOptions};
 use crate::telemetry;
 use crate::websocket;
 use clock::Clock;
-use directory::SharedDirectory;
 
 /// How often the engine advances time when no input arrives.
 const ENGINE_TICK: Duration = Duration::from_millis(200);
@@ -300,10 +299,9 @@ fn authenticator(config: &Config, extra: Vec<TokenEntry>) -> Authenticator {
 }
 
 fn websocket_auth(authenticator: Authenticator) -> websocket::server::AuthFn {
-    Arc::new(move |header: Option<&str>| {
-        let header = header.ok_or_else(|| "missing Authorization header; send \"Bearer <token>\"".to_string())?;
-        let token = crate::api::auth::bearer_token(header)
-            .ok_or_else(|| "Authorization header must be \"Bearer <token>\"".to_string())?;
+    // The adapter passes the token after "Bearer ", or None without one.
+    Arc::new(move |token: Option<&str>| {
+        let token = token.ok_or_else(|| "missing Authorization header; send \"Bearer <token>\"".to_string())?;
         let principal = authenticator.authenticate_token(token).map_err(|s| s.message().to_string())?;
         match principal.role {
             Role::Admin | Role::Ingest => Ok(principal.name),

@@ -91,14 +91,13 @@ async fn process(
                 for mut event in events {
                     event.received_at = received_at;
                     match validate(&event).and_then(|()| {
-                        directory.resolve(&event.agent_ref).cloned().ok_or_else(|| {
-                            (
-                                "agent".to_string(),
-                                format!(
-                                    "unknown agent \"{}\"; add it (or this platform id) to the agent directory",
-                                    event.agent_ref
-                                ),
-                            )
+                        directory.resolve(&event.agent_ref).cloned().ok_or_else(|| Invalid {
+                            field: "agent",
+                            reason: "unknown_agent",
+                            message: format!(
+                                "unknown agent \"{}\"; add it (or this platform id) to the agent directory",
+                                event.agent_ref
+                            ),
                         })
                     }) {
                         Ok(agent_id) => {
@@ -106,17 +105,26 @@ async fn process(
                             entries.push(JournalEntry::Event(JournaledEvent { event, agent_id, effective_time }));
                             outcomes.push(None);
                         }
-                        Err((field, message)) => {
-                            telemetry::EventRejected { source: event.source_kind.as_str(), field: &field, reason: &message }
-                                .emit();
-                            outcomes.push(Some(SubmitOutcome::Rejected { field, message }));
+                        Err(invalid) => {
+                            telemetry::EventRejected {
+                                source: event.source_kind.as_str(),
+                                field: invalid.field,
+                                reason: invalid.reason,
+                            }
+                            .emit();
+                            outcomes.push(Some(SubmitOutcome::Rejected {
+                                field: invalid.field.to_string(),
+                                message: invalid.message,
+                            }));
                         }
                     }
                 }
                 replies.push(Reply::Events { reply, outcomes });
             }
-            IngestCommand::SourceHealth { source, kind, healthy, at, reply } => {
-                entries.push(JournalEntry::SourceHealth { source, kind, healthy, at });
+            IngestCommand::SourceHealth { source, kind, healthy, at: _, reply } => {
+                // Stamped with the daemon clock like events, so the demo's
+                // virtual time and real adapters agree.
+                entries.push(JournalEntry::SourceHealth { source, kind, healthy, at: received_at });
                 replies.push(Reply::Health { reply });
             }
         }
@@ -216,8 +224,16 @@ pub fn replayed_input(seq: u64, entry: JournalEntry) -> EngineInput {
     engine_input(seq, entry)
 }
 
-/// Checks the fields every event needs; returns the field and the problem.
-fn validate(event: &AgentEvent) -> Result<(), (String, String)> {
+/// Why an event was not accepted.
+struct Invalid {
+    field: &'static str,
+    /// Metric label from a fixed set.
+    reason: &'static str,
+    message: String,
+}
+
+/// Checks the fields every event needs.
+fn validate(event: &AgentEvent) -> Result<(), Invalid> {
     check_id("source", &event.source)?;
     check_id("event_id", &event.source_event_id)?;
     check_id("agent", &event.agent_ref)?;
@@ -231,17 +247,29 @@ fn validate(event: &AgentEvent) -> Result<(), (String, String)> {
         EventKind::Login | EventKind::Logout | EventKind::Device { .. } => {}
     }
     if event.source_time == Timestamp::UNIX_EPOCH {
-        return Err(("time".into(), "time is missing (the Unix epoch was given)".into()));
+        return Err(Invalid {
+            field: "time",
+            reason: "missing_field",
+            message: "time is missing (the Unix epoch was given)".into(),
+        });
     }
     Ok(())
 }
 
-fn check_id(field: &str, value: &str) -> Result<(), (String, String)> {
+fn check_id(field: &'static str, value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {
-        return Err((field.to_string(), format!("{field} is required and must not be empty")));
+        return Err(Invalid {
+            field,
+            reason: "missing_field",
+            message: format!("{field} is required and must not be empty"),
+        });
     }
     if value.len() > MAX_ID_BYTES {
-        return Err((field.to_string(), format!("{field} is {} bytes, more than the {MAX_ID_BYTES}-byte limit", value.len())));
+        return Err(Invalid {
+            field,
+            reason: "too_long",
+            message: format!("{field} is {} bytes, more than the {MAX_ID_BYTES}-byte limit", value.len()),
+        });
     }
     Ok(())
 }

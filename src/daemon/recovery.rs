@@ -107,17 +107,10 @@ pub fn schedules_by_agent(activities: &[ScheduledActivity]) -> BTreeMap<String, 
     by_agent
 }
 
-fn format_of(path: &Path) -> roster::import::RosterFormat {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
-        Some("json") => roster::import::RosterFormat::Json,
-        _ => roster::import::RosterFormat::Csv,
-    }
-}
-
 fn read_agents(path: &Path) -> anyhow::Result<Vec<Agent>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read roster.agents_file {}", path.display()))?;
-    roster::parse_agents(&text, format_of(path))
+    roster::parse_agents(&text, roster::RosterFormat::from_path(path))
         .map_err(|errors| anyhow::anyhow!("roster.agents_file {}: {}", path.display(), errors.text(crate::i18n::Locale::En)))
 }
 
@@ -131,7 +124,7 @@ async fn publish_roster_file(
     let tz = &config.site.time_zone;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read roster.roster_file {}", path.display()))?;
-    let activities = roster::parse_roster(&text, format_of(path), tz)
+    let activities = roster::parse_roster(&text, roster::RosterFormat::from_path(path), tz)
         .map_err(|errors| anyhow::anyhow!("roster.roster_file {}: {}", path.display(), errors.text(crate::i18n::Locale::En)))?;
     let Some(period_start) = activities.iter().map(|a| a.start).min() else {
         warn!(path = %path.display(), "roster.roster_file has no activities; nothing published");

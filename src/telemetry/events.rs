@@ -314,3 +314,53 @@ mod tests {
         assert_eq!(budget.admit(next_window), Some(2));
     }
 }
+
+/// Events of one commit, counted per source kind.
+#[derive(Debug, Clone, Copy)]
+pub struct EventsIngested {
+    /// Adapter kind: grpc, websocket or sip.
+    pub source: &'static str,
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// An alarm was raised or cleared.
+#[derive(Debug, Clone, Copy)]
+pub struct AlarmChanged<'a> {
+    pub agent_id: &'a str,
+    /// Alarm kind, such as `not_logged_in`.
+    pub kind: &'static str,
+    pub raised: bool,
+}
+
+// === impl EventsIngested ===
+
+impl EventsIngested {
+    pub fn emit(self) {
+        if self.accepted > 0 {
+            counter!(super::metrics::EVENTS_INGESTED_TOTAL, super::metrics::LABEL_SOURCE_KIND => self.source)
+                .increment(self.accepted);
+        }
+        if self.duplicates > 0 {
+            counter!(super::metrics::INGEST_DUPLICATES_TOTAL, super::metrics::LABEL_SOURCE_KIND => self.source)
+                .increment(self.duplicates);
+            tracing::debug!(source_kind = self.source, duplicates = self.duplicates, "duplicate events dropped");
+        }
+    }
+}
+
+// === impl AlarmChanged ===
+
+impl AlarmChanged<'_> {
+    pub fn emit(self) {
+        if self.raised {
+            counter!(super::metrics::ALARMS_RAISED_TOTAL, "kind" => self.kind).increment(1);
+            gauge!(super::metrics::ALARMS_ACTIVE).increment(1.0);
+            tracing::info!(agent_id = self.agent_id, kind = self.kind, "alarm raised");
+        } else {
+            counter!(super::metrics::ALARMS_CLEARED_TOTAL, "kind" => self.kind).increment(1);
+            gauge!(super::metrics::ALARMS_ACTIVE).decrement(1.0);
+            tracing::info!(agent_id = self.agent_id, kind = self.kind, "alarm cleared");
+        }
+    }
+}

@@ -14,9 +14,33 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 pub use events::{
-    EventRejected, JournalCommitted, SourceHealthChanged, StreamClientLagged, UnknownStateCode,
+    AlarmChanged, EventRejected, EventsIngested, JournalCommitted, SourceHealthChanged, StreamClientLagged,
+    UnknownStateCode,
 };
-pub use metrics::describe_metrics;
+pub use metrics::*;
+
+/// Sets the gauges of agents per state group and per adherence status.
+/// Groups absent from the maps are set to zero, so a group that empties
+/// does not keep its last count.
+pub fn record_agent_gauges(
+    by_group: &std::collections::BTreeMap<&'static str, u64>,
+    by_status: &std::collections::BTreeMap<&'static str, u64>,
+) {
+    for group in crate::domain::StateGroup::ALL {
+        let count = by_group.get(group.as_str()).copied().unwrap_or(0);
+        ::metrics::gauge!(AGENTS_BY_STATE_GROUP, LABEL_STATE_GROUP => group.as_str()).set(count as f64);
+    }
+    for status in [
+        crate::domain::AdherenceStatus::InAdherence,
+        crate::domain::AdherenceStatus::OutOfAdherence,
+        crate::domain::AdherenceStatus::Neutral,
+        crate::domain::AdherenceStatus::Unknown,
+        crate::domain::AdherenceStatus::Excused,
+    ] {
+        let count = by_status.get(status.as_str()).copied().unwrap_or(0);
+        ::metrics::gauge!(AGENTS_BY_ADHERENCE, LABEL_ADHERENCE => status.as_str()).set(count as f64);
+    }
+}
 
 /// Format of log lines on standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,9 +100,12 @@ pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryErro
                 source,
             })?;
 
+    // Colour codes only for a terminal; a file or pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
