@@ -77,20 +77,29 @@ async fn watch(addr: &str, teams: Vec<String>, once: bool, locale: Locale, token
             let mut stream = client.watch_floor(request).await.map_err(|s| format!("{}: {}", code_name(s.code()), s.message()))?.into_inner();
 
             let mut redraw = tokio::time::interval(REDRAW);
-            let once_deadline = std::time::Instant::now();
+            // With --once, print shortly after the snapshot and the first
+            // team figures are in, so every team's line has arrived.
+            let settle = tokio::time::sleep(Duration::from_secs(3600));
+            tokio::pin!(settle);
+            let mut settling = false;
             loop {
                 tokio::select! {
                     message = stream.message() => match message {
                         Ok(Some(update)) => {
                             table.apply(update);
-                            if once && table.snapshot_done && (!table.teams.is_empty() || once_deadline.elapsed() > Duration::from_secs(3)) {
-                                print!("{}", table.render(locale));
-                                return Ok(true);
+                            if once && table.snapshot_done && !settling {
+                                settling = true;
+                                let wait = if table.teams.is_empty() { 1500 } else { 300 };
+                                settle.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(wait));
                             }
                         }
                         Ok(None) => return Err("the server ended the stream".to_string()),
                         Err(status) => return Err(format!("{}: {}", code_name(status.code()), status.message())),
                     },
+                    _ = &mut settle, if settling => {
+                        print!("{}", table.render(locale));
+                        return Ok(true);
+                    }
                     _ = redraw.tick(), if !once && table.snapshot_done => {
                         let mut out = std::io::stdout().lock();
                         let _ = write!(out, "\x1b[2J\x1b[H{}", table.render(locale));

@@ -31,6 +31,13 @@ const DEMO_TIME_ZONE: &str = "Europe/Amsterdam";
 /// the simulator's memory.
 const MAX_UNACKED: usize = 100_000;
 
+/// Local time the simulated platform starts at, before the site opens.
+const SIMULATION_START: Time = Time::constant(7, 0, 0, 0);
+
+/// Most events in one WebSocket batch frame: about 200 bytes each keeps a
+/// frame well below the default 64 KiB message limit.
+const FRAME_BATCH: usize = 200;
+
 /// Source name the simulated platform uses.
 const DEMO_SOURCE: &str = "demo-platform";
 
@@ -110,7 +117,10 @@ async fn demo(options: DemoOptions, start_time: Time, locale: Locale) -> anyhow:
         .with("FLOORWATCH_ROSTER_AGENTS_FILE", &agents_file.display().to_string())
         .with("FLOORWATCH_ROSTER_ROSTER_FILE", &roster_file.display().to_string())
         .with("FLOORWATCH_SITE_TIME_ZONE", DEMO_TIME_ZONE)
-        .with("FLOORWATCH_SITE_LOCALE", locale.as_str());
+        .with("FLOORWATCH_SITE_LOCALE", locale.as_str())
+        // The morning before the start time is replayed at start-up with its
+        // original event times, which lie hours before the receive time.
+        .with("FLOORWATCH_ENGINE_MAX_CLOCK_SKEW_SECONDS", "86400");
     let config = Config::embedded_default_with(&env).map_err(|errors| anyhow::anyhow!("embedded configuration: {errors}"))?;
 
     let admin_token = random_token();
@@ -137,7 +147,11 @@ async fn demo(options: DemoOptions, start_time: Time, locale: Locale) -> anyhow:
 
     let shutdown = running.shutdown.clone();
     crate::commands::spawn_signal_handler(shutdown.clone());
-    let simulator = Simulator::new(&site, options.seed, origin);
+    // The simulation starts before opening; the first advance replays the
+    // morning up to the start time in one burst, so the day's figures are
+    // complete from the first second.
+    let morning = day.to_datetime(SIMULATION_START).to_zoned_datetime(tz.clone())?.timestamp().min(origin);
+    let simulator = Simulator::new(&site, options.seed, morning);
     let feed = tokio::spawn(feed_platform(websocket_addr, ingest_token, simulator, clock, shutdown));
 
     running.wait().await;
@@ -191,8 +205,11 @@ async fn feed_platform(addr: SocketAddr, token: String, mut simulator: Simulator
         info!(%addr, "demo platform connected");
         let (mut sink, mut stream) = socket.split();
 
-        for (_, frame) in &unacked {
-            if sink.send(Message::text(frame.clone())).await.is_err() {
+        let resend: Vec<&String> = unacked.iter().map(|(_, frame)| frame).collect();
+        for chunk in resend.chunks(FRAME_BATCH) {
+            let joined: Vec<&str> = chunk.iter().map(|f| f.as_str()).collect();
+            let frame = format!("{{\"v\":1,\"type\":\"batch\",\"events\":[{}]}}", joined.join(","));
+            if sink.send(Message::text(frame)).await.is_err() {
                 break;
             }
         }
@@ -205,15 +222,21 @@ async fn feed_platform(addr: SocketAddr, token: String, mut simulator: Simulator
                     return;
                 }
                 _ = tick.tick() => {
+                    let events = simulator.advance(clock.now());
                     let mut failed = false;
-                    for event in simulator.advance(clock.now()) {
-                        seq += 1;
-                        let frame = sim_event_to_json_v1(&event, seq);
-                        if unacked.len() == MAX_UNACKED {
-                            warn!("the daemon is not acknowledging; the oldest unacknowledged event is dropped");
-                            unacked.pop_front();
+                    for chunk in events.chunks(FRAME_BATCH) {
+                        let mut batch = Vec::with_capacity(chunk.len());
+                        for event in chunk {
+                            seq += 1;
+                            let frame = sim_event_to_json_v1(event, seq);
+                            if unacked.len() == MAX_UNACKED {
+                                warn!("the daemon is not acknowledging; the oldest unacknowledged event is dropped");
+                                unacked.pop_front();
+                            }
+                            unacked.push_back((event.event_id.clone(), frame.clone()));
+                            batch.push(frame);
                         }
-                        unacked.push_back((event.event_id.clone(), frame.clone()));
+                        let frame = format!("{{\"v\":1,\"type\":\"batch\",\"events\":[{}]}}", batch.join(","));
                         if sink.send(Message::text(frame)).await.is_err() {
                             failed = true;
                             break;
