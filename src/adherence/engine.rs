@@ -388,6 +388,14 @@ impl Engine {
         Some(figures)
     }
 
+    /// Returns an agent's figures for a local day as accounted so far, up to
+    /// the agent's last input or boundary rather than to now. Cheap: nothing
+    /// is cloned or advanced, so it suits periodic summaries.
+    pub fn agent_day_settled(&self, agent_id: &str, day: Date) -> Option<DayFigures> {
+        let entry = &self.agents[*self.index.get(agent_id)?];
+        Some(entry.tracker.days().get(&day).copied().unwrap_or_default())
+    }
+
     /// Returns the active alarms.
     pub fn active_alarms(&self) -> Vec<(Arc<str>, AlarmState)> {
         self.agents

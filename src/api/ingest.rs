@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::auth::Role;
 use super::convert::{direction_from_proto, timestamp_from_proto};
+use super::source_health::HealthReport;
 use super::state::ApiState;
 use crate::domain::{AgentEvent, EventKind, SourceKind};
 use crate::ingest::{IngestError, SubmitOutcome};
@@ -33,8 +34,38 @@ pub struct IngestApi {
 // === impl IngestApi ===
 
 impl IngestApi {
+    /// Creates the service and starts the task that marks silent or
+    /// disconnected sources down.
     pub fn new(state: Arc<ApiState>) -> IngestApi {
+        tokio::spawn(watch_source_health(state.clone()));
         IngestApi { state }
+    }
+}
+
+/// Most distinct sources one ingest stream may carry.
+const MAX_SOURCES_PER_STREAM: usize = 64;
+
+async fn watch_source_health(state: Arc<ApiState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for report in state.grpc_sources.poll(std::time::Instant::now()) {
+            report_health(&state, report).await;
+        }
+    }
+}
+
+async fn report_health(state: &ApiState, report: HealthReport) {
+    let (source, healthy) = match report {
+        HealthReport::Up(source) => (source, true),
+        HealthReport::Down(source) => (source, false),
+    };
+    crate::telemetry::SourceHealthChanged { source: &source, healthy }.emit();
+    if let Err(e) = state.ingest.source_health(&source, SourceKind::Grpc, healthy, state.clock.now()).await {
+        warn!(source = %source, error = %e, "source health change not recorded");
     }
 }
 
@@ -53,11 +84,12 @@ impl proto::ingest_service_server::IngestService for IngestApi {
             info!(client = %principal.name, "ingest stream opened");
             let mut in_flight = FuturesOrdered::new();
             let mut input_done = false;
+            let mut sources = StreamSources { state: state.clone(), names: std::collections::HashSet::new() };
             loop {
                 tokio::select! {
                     next = requests.next(), if !input_done && in_flight.len() < state.limits.ingest_in_flight => {
                         match next {
-                            Some(Ok(request)) => match start_batch(&state, request).await {
+                            Some(Ok(request)) => match start_batch(&state, request, &mut sources).await {
                                 Ok(pending) => in_flight.push_back(pending),
                                 Err(status) => {
                                     let _ = tx.send(Err(status)).await;
@@ -95,7 +127,23 @@ impl proto::ingest_service_server::IngestService for IngestApi {
 type PendingAck = Pin<Box<dyn std::future::Future<Output = Result<proto::PublishAck, Status>> + Send>>;
 
 /// Validates a batch, queues it and returns the future of its ack.
-async fn start_batch(state: &ApiState, request: proto::PublishRequest) -> Result<PendingAck, Status> {
+/// The sources one stream carries; dropping it tells the health tracker
+/// the stream closed, whichever way the stream ended.
+struct StreamSources {
+    state: Arc<ApiState>,
+    names: std::collections::HashSet<String>,
+}
+
+impl Drop for StreamSources {
+    fn drop(&mut self) {
+        let now = std::time::Instant::now();
+        for name in &self.names {
+            self.state.grpc_sources.stream_closed(name, now);
+        }
+    }
+}
+
+async fn start_batch(state: &ApiState, request: proto::PublishRequest, sources: &mut StreamSources) -> Result<PendingAck, Status> {
     let batch_id = request.batch_id;
     if request.source.trim().is_empty() {
         return Err(Status::invalid_argument(format!("batch {batch_id}: source is required")));
@@ -108,12 +156,23 @@ async fn start_batch(state: &ApiState, request: proto::PublishRequest) -> Result
         )));
     }
 
-    if let Some(healthy) = request.source_healthy {
-        state
-            .ingest
-            .source_health(&request.source, SourceKind::Grpc, healthy, state.clock.now())
-            .await
-            .map_err(ingest_status)?;
+    let now = std::time::Instant::now();
+    if !sources.names.contains(&request.source) {
+        if sources.names.len() >= MAX_SOURCES_PER_STREAM {
+            return Err(Status::resource_exhausted(format!(
+                "batch {batch_id}: this stream already carries {MAX_SOURCES_PER_STREAM} sources; open another stream"
+            )));
+        }
+        state.grpc_sources.stream_opened(&request.source, now).map_err(|_| {
+            Status::resource_exhausted(format!(
+                "batch {batch_id}: more than {} distinct sources publish over gRPC; reuse source names",
+                super::source_health::MAX_SOURCES
+            ))
+        })?;
+        sources.names.insert(request.source.clone());
+    }
+    if let Some(report) = state.grpc_sources.batch(&request.source, request.source_healthy, now) {
+        report_health(state, report).await;
     }
 
     let mut rejected = Vec::new();

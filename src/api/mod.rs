@@ -9,4 +9,5 @@ pub mod floor;
 pub mod ingest;
 pub mod roster;
 pub mod server;
+pub mod source_health;
 pub mod state;

@@ -32,6 +32,10 @@ pub struct ApiLimits {
     pub ingest_in_flight: usize,
     /// Most agents in the directory.
     pub max_agents: usize,
+    /// A gRPC source with no batch for this long is down.
+    pub source_silence: std::time::Duration,
+    /// A gRPC source whose last stream closed is down after this long.
+    pub source_grace: std::time::Duration,
 }
 
 /// Shared state of the gRPC services.
@@ -54,6 +58,7 @@ pub struct ApiState {
     stream_clients: Arc<AtomicUsize>,
     /// Serializes directory updates (read, merge, store).
     pub directory_write: Mutex<()>,
+    pub grpc_sources: super::source_health::GrpcSourceHealth,
 }
 
 /// Counts an open stream; dropping it releases the slot.
@@ -92,11 +97,12 @@ impl ApiState {
             tz,
             locale,
             labour_rules,
-            limits,
+            limits: limits.clone(),
             clock,
             shutdown,
             stream_clients: Arc::new(AtomicUsize::new(0)),
             directory_write: Mutex::new(()),
+            grpc_sources: super::source_health::GrpcSourceHealth::new(limits.source_silence, limits.source_grace),
         }
     }
 

@@ -353,7 +353,7 @@ impl EngineTask {
             *by_group.entry(snapshot.group.as_str()).or_default() += 1;
             *by_status.entry(snapshot.status.as_str()).or_default() += 1;
 
-            if let Some(day) = self.engine.agent_day(agent_id, today) {
+            if let Some(day) = self.engine.agent_day_settled(agent_id, today) {
                 let parts = percent_parts.entry(team).or_default();
                 parts.0 += day.in_ms;
                 parts.1 += day.scheduled_ms - day.neutral_total_ms() - day.excused_ms;

@@ -155,6 +155,8 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
             ingest_max_batch: config.limits.ingest_max_batch,
             ingest_in_flight: 8,
             max_agents: config.limits.max_agents,
+            source_silence: Duration::from_secs(config.engine.source_silence_seconds),
+            source_grace: Duration::from_secs(config.websocket.disconnect_grace_seconds),
         },
         clock.clone(),
         shutdown.clone(),
