@@ -228,7 +228,10 @@ impl Engine {
         self.record_history(i, HistoryItem { t, seq, source: source.clone(), kind: kind.clone() });
         self.now_ms = self.now_ms.max(t);
 
-        if late {
+        // Without the full history a replay would drop events, so an agent
+        // past the history limit keeps its live figures (flagged
+        // approximate) and the late event applies at its last instant.
+        if late && !self.agents[i].history_full {
             self.replay(i);
             return;
         }
@@ -447,8 +450,22 @@ impl Engine {
     }
 
     /// Rebuilds an agent's tracker from its checkpoint and history, up to
-    /// the engine's now, and reports the result as a change.
+    /// the engine's now, and reports the result as a change. An agent past
+    /// the history limit is re-derived from its live state instead.
     fn replay(&mut self, i: usize) {
+        if self.agents[i].history_full {
+            let entry = &mut self.agents[i];
+            let ctx = Context {
+                rules: &self.config.rules,
+                tz: &self.config.tz,
+                schedule: &entry.schedule,
+                exceptions: &entry.exceptions,
+            };
+            entry.tracker.refresh(&ctx, &mut self.scratch);
+            self.flush_scratch(i);
+            self.schedule_wake(i);
+            return;
+        }
         let before_alarm = self.agents[i].tracker.alarm().cloned();
         let tracker = self.replay_until(i, self.now_ms + 1);
         let after_alarm = tracker.alarm().cloned();
