@@ -218,13 +218,12 @@ impl proto::roster_service_server::RosterService for RosterApi {
                             agent.id
                         )));
                     }
-                    if let Some(owner) = current.resolve(platform_id) {
-                        if owner != &agent.id && !agents.iter().any(|a| &a.id == owner) {
+                    if let Some(owner) = current.resolve(platform_id)
+                        && owner != &agent.id && !agents.iter().any(|a| &a.id == owner) {
                             return Err(Status::already_exists(format!(
                                 "platform id \"{platform_id}\" already belongs to agent \"{owner}\""
                             )));
                         }
-                    }
                 }
             }
             let next = current.with(agents.iter().cloned());

@@ -44,6 +44,10 @@ pub enum EngineInput {
     },
 }
 
+/// Figures of several agents for one day: the date, the instant they run
+/// to, and one entry per agent.
+pub type TeamDayFigures = (Date, Timestamp, Vec<(AgentId, DayFigures)>);
+
 /// A request to the engine task.
 #[derive(Debug)]
 pub enum EngineCommand {
@@ -54,7 +58,7 @@ pub enum EngineCommand {
     Schedules(Vec<(AgentId, Vec<ScheduledActivity>)>),
     Exceptions { agent_id: AgentId, periods: Vec<(Timestamp, Timestamp)> },
     AgentDay { agent_id: AgentId, date: Option<Date>, reply: oneshot::Sender<Option<(Date, Timestamp, DayFigures)>> },
-    TeamDay { agent_ids: Vec<AgentId>, date: Option<Date>, reply: oneshot::Sender<(Date, Timestamp, Vec<(AgentId, DayFigures)>)> },
+    TeamDay { agent_ids: Vec<AgentId>, date: Option<Date>, reply: oneshot::Sender<TeamDayFigures> },
 }
 
 /// Cloneable handle to the engine task.
@@ -90,7 +94,7 @@ impl EngineHandle {
         &self,
         agent_ids: Vec<AgentId>,
         date: Option<Date>,
-    ) -> Result<(Date, Timestamp, Vec<(AgentId, DayFigures)>), EngineGone> {
+    ) -> Result<TeamDayFigures, EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.send(EngineCommand::TeamDay { agent_ids, date, reply }).await?;
         answer.await.map_err(|_| EngineGone)
@@ -181,11 +185,10 @@ impl EngineTask {
         // Keep yesterday and today for recomputation; fold older inputs.
         let tz = self.engine.time_zone().clone();
         let today = local_date(now.as_millisecond(), &tz);
-        if let Ok(yesterday) = today.yesterday() {
-            if let Ok(from) = Timestamp::from_millisecond(day_start_ms(yesterday, &tz)) {
+        if let Ok(yesterday) = today.yesterday()
+            && let Ok(from) = Timestamp::from_millisecond(day_start_ms(yesterday, &tz)) {
                 self.engine.retain_from(from);
             }
-        }
     }
 
     fn handle(&mut self, command: EngineCommand) {

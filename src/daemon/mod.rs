@@ -313,12 +313,13 @@ fn websocket_auth(authenticator: Authenticator) -> websocket::server::AuthFn {
 }
 
 fn websocket_server_config(config: &Config) -> websocket::server::ServerConfig {
-    let mut server = websocket::server::ServerConfig::default();
-    server.max_message_bytes = config.websocket.max_message_bytes;
-    server.max_connections = config.websocket.max_connections;
-    server.silence_timeout = Duration::from_secs(config.websocket.silence_timeout_seconds);
-    server.disconnect_grace = Duration::from_secs(config.websocket.disconnect_grace_seconds);
-    server
+    websocket::server::ServerConfig {
+        max_message_bytes: config.websocket.max_message_bytes,
+        max_connections: config.websocket.max_connections,
+        silence_timeout: Duration::from_secs(config.websocket.silence_timeout_seconds),
+        disconnect_grace: Duration::from_secs(config.websocket.disconnect_grace_seconds),
+        ..Default::default()
+    }
 }
 
 fn websocket_client_config(

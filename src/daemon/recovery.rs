@@ -53,12 +53,11 @@ pub async fn recover(config: &Config, journal: &Journal, clock: &Clock) -> anyho
     let directory = Directory::new(agents.iter().cloned());
 
     let mut snapshot = journal.load_roster()?;
-    if snapshot.version == 0 {
-        if let Some(path) = &config.roster.roster_file {
+    if snapshot.version == 0
+        && let Some(path) = &config.roster.roster_file {
             publish_roster_file(config, journal, &agents, path, now).await?;
             snapshot = journal.load_roster()?;
         }
-    }
     let roster = RosterBook::from_activities(snapshot.activities.clone());
     info!(version = snapshot.version, activities = snapshot.activities.len(), "roster loaded");
 

@@ -262,11 +262,10 @@ fn acknowledge(unacked: &mut std::collections::VecDeque<(String, String)>, text:
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return };
     match value.get("type").and_then(|t| t.as_str()) {
         Some("ack") => {
-            if let Some(id) = value.get("id").and_then(|i| i.as_str()) {
-                if let Some(position) = unacked.iter().position(|(event_id, _)| event_id == id) {
+            if let Some(id) = value.get("id").and_then(|i| i.as_str())
+                && let Some(position) = unacked.iter().position(|(event_id, _)| event_id == id) {
                     unacked.remove(position);
                 }
-            }
         }
         Some("error") => warn!(frame = %text, "the daemon rejected a simulated event"),
         _ => {}

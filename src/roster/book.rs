@@ -275,7 +275,7 @@ impl RosterBook {
 
 impl AgentSchedule {
     fn new(mut activities: Vec<ScheduledActivity>) -> AgentSchedule {
-        activities.sort_by(|a, b| (a.start, a.end, a.activity).cmp(&(b.start, b.end, b.activity)));
+        activities.sort_by_key(|a| (a.start, a.end, a.activity));
 
         let mut max_end = Vec::with_capacity(activities.len());
         let mut chain_start = Vec::with_capacity(activities.len());
