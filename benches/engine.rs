@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -26,7 +26,12 @@ fn config() -> EngineConfig {
     ];
     let rules = RuleMatrix::new(
         &[
-            RuleSpec { activity: Some(ActivityType::PhoneDuty), in_groups: duty_in, neutral_groups: vec![], threshold_ms: 120_000 },
+            RuleSpec {
+                activity: Some(ActivityType::PhoneDuty),
+                in_groups: duty_in,
+                neutral_groups: vec![],
+                threshold_ms: 120_000,
+            },
             RuleSpec {
                 activity: Some(ActivityType::Break),
                 in_groups: vec![StateGroup::NotReady(NotReadyReason::Break), StateGroup::LoggedOut],
@@ -57,12 +62,14 @@ fn setup() -> (Engine, Vec<(String, Timestamp, EventKind)>) {
     let mut engine = Engine::new(config(), day);
     for i in 0..AGENTS {
         let id = agent_id(i);
-        let activities = [
-            (480, 660, ActivityType::PhoneDuty),
-            (660, 675, ActivityType::Break),
-            (675, 855, ActivityType::PhoneDuty),
-        ]
-        .map(|(start, end, activity)| ScheduledActivity { agent_id: id.clone(), start: at(start), end: at(end), activity });
+        let activities =
+            [(480, 660, ActivityType::PhoneDuty), (660, 675, ActivityType::Break), (675, 855, ActivityType::PhoneDuty)]
+                .map(|(start, end, activity)| ScheduledActivity {
+                    agent_id: id.clone(),
+                    start: at(start),
+                    end: at(end),
+                    activity,
+                });
         engine.set_schedule(&id, &activities);
     }
     engine.drain_outputs().for_each(drop);

@@ -66,12 +66,7 @@ pub struct Readiness {
 // === impl Component ===
 
 impl Component {
-    pub const ALL: [Component; 4] = [
-        Component::Listeners,
-        Component::Roster,
-        Component::Journal,
-        Component::Engine,
-    ];
+    pub const ALL: [Component; 4] = [Component::Listeners, Component::Roster, Component::Journal, Component::Engine];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,10 +105,7 @@ impl Readiness {
 
     /// Returns the components not yet ready, in [`Component::ALL`] order.
     pub fn not_ready(&self) -> Vec<Component> {
-        Component::ALL
-            .into_iter()
-            .filter(|c| !self.is_set(*c))
-            .collect()
+        Component::ALL.into_iter().filter(|c| !self.is_set(*c)).collect()
     }
 
     pub fn is_ready(&self) -> bool {
@@ -174,14 +166,8 @@ pub async fn serve_admin(
     }
 
     connections.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = connections.len(),
-            "admin connections still open after shutdown; dropping them"
-        );
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait()).await.is_err() {
+        tracing::warn!(open = connections.len(), "admin connections still open after shutdown; dropping them");
     }
     tracing::info!("admin endpoint stopped");
 }
@@ -208,9 +194,7 @@ async fn serve_connection(
     });
 
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
 
@@ -227,37 +211,22 @@ async fn serve_connection(
 }
 
 /// Returns the response for one request.
-fn route<B>(
-    request: &Request<B>,
-    handle: &PrometheusHandle,
-    ready: &Readiness,
-) -> Response<Full<Bytes>> {
+fn route<B>(request: &Request<B>, handle: &PrometheusHandle, ready: &Readiness) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     let known = matches!(path, "/metrics" | "/healthz" | "/readyz");
     if !known {
-        return text(
-            StatusCode::NOT_FOUND,
-            "not found; paths are /metrics, /healthz, /readyz\n",
-        );
+        return text(StatusCode::NOT_FOUND, "not found; paths are /metrics, /healthz, /readyz\n");
     }
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        let mut response = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed; use GET\n",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed; use GET\n");
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return response;
     }
 
     match path {
         "/metrics" => {
             let mut response = Response::new(Full::new(Bytes::from(handle.render())));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(METRICS_CONTENT_TYPE),
-            );
+            response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(METRICS_CONTENT_TYPE));
             response
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -271,19 +240,13 @@ fn readiness_response(ready: &Readiness) -> Response<Full<Bytes>> {
         return text(StatusCode::OK, "ready\n");
     }
     let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-    text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &format!("not ready: {}\n", names.join(", ")),
-    )
+    text(StatusCode::SERVICE_UNAVAILABLE, &format!("not ready: {}\n", names.join(", ")))
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
@@ -296,10 +259,7 @@ mod tests {
         let ready = Readiness::new();
         ready.set(Component::Listeners, true);
         ready.set(Component::Journal, true);
-        assert_eq!(
-            ready.not_ready(),
-            vec![Component::Roster, Component::Engine]
-        );
+        assert_eq!(ready.not_ready(), vec![Component::Roster, Component::Engine]);
     }
 
     #[test]
@@ -314,17 +274,10 @@ mod tests {
 
     #[test]
     fn route_rejects_post_with_allow_header() {
-        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .build_recorder()
-            .handle();
-        let request = Request::post("/healthz")
-            .body(())
-            .expect("static request is valid");
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
+        let request = Request::post("/healthz").body(()).expect("static request is valid");
         let response = route(&request, &handle, &Readiness::new());
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(
-            response.headers().get(header::ALLOW).map(|v| v.as_bytes()),
-            Some(&b"GET, HEAD"[..])
-        );
+        assert_eq!(response.headers().get(header::ALLOW).map(|v| v.as_bytes()), Some(&b"GET, HEAD"[..]));
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::cli::{Cli, Command, RosterCommand, EXIT_CONFIG};
+use crate::cli::{Cli, Command, EXIT_CONFIG, RosterCommand};
 use crate::config::{Config, Env};
 use crate::daemon::{self, StartOptions};
 use crate::i18n::Locale;
@@ -18,7 +18,15 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Demo { agents, speed, grpc, admin, start, seed, lang } => {
-            crate::demo::driver::run_demo(crate::demo::driver::DemoOptions { agents, speed, grpc, admin, start, seed, lang })
+            crate::demo::driver::run_demo(crate::demo::driver::DemoOptions {
+                agents,
+                speed,
+                grpc,
+                admin,
+                start,
+                seed,
+                lang,
+            })
         }
         Command::CheckConfig { path } => check_config(&path),
         Command::Roster { command: RosterCommand::Check { file, lang, agents, time_zone, config } } => {
@@ -156,7 +164,9 @@ fn hash_token() -> i32 {
     }
     let token = token.trim();
     if token.is_empty() {
-        eprintln!("floorwatch: standard input is empty; pipe the token in, e.g. `printf %s \"$TOKEN\" | floorwatch hash-token`");
+        eprintln!(
+            "floorwatch: standard input is empty; pipe the token in, e.g. `printf %s \"$TOKEN\" | floorwatch hash-token`"
+        );
         return 1;
     }
     println!("{}", crate::api::auth::hash_token(token));

@@ -131,16 +131,32 @@ pub enum EventKind {
     Logout,
     /// The platform reports a state code (`Available`, `ACW`, `Pauze`, …),
     /// mapped to a [`StateGroup`] through configuration.
-    State { code: String },
+    State {
+        code: String,
+    },
     /// A call is ringing at the agent's device.
-    CallRinging { call_id: String, direction: CallDirection },
+    CallRinging {
+        call_id: String,
+        direction: CallDirection,
+    },
     /// A call was answered or placed and is now connected.
-    CallStart { call_id: String, direction: CallDirection },
-    CallHold { call_id: String },
-    CallResume { call_id: String },
-    CallEnd { call_id: String },
+    CallStart {
+        call_id: String,
+        direction: CallDirection,
+    },
+    CallHold {
+        call_id: String,
+    },
+    CallResume {
+        call_id: String,
+    },
+    CallEnd {
+        call_id: String,
+    },
     /// The device registration was gained (`registered = true`) or lost.
-    Device { registered: bool },
+    Device {
+        registered: bool,
+    },
 }
 
 /// One normalized agent event, as every ingest adapter produces it.
@@ -169,11 +185,7 @@ impl AgentEvent {
     /// within `max_skew_ms` of the receive time, else the receive time.
     pub fn effective_time(&self, max_skew_ms: i64) -> Timestamp {
         let skew = self.source_time.as_millisecond() - self.received_at.as_millisecond();
-        if skew.abs() <= max_skew_ms {
-            self.source_time
-        } else {
-            self.received_at
-        }
+        if skew.abs() <= max_skew_ms { self.source_time } else { self.received_at }
     }
 }
 

@@ -123,9 +123,9 @@ pub fn alarm_text(
         (Locale::En, "not_logged_in") => {
             format!("{agent_name} is not logged in during {activity} (since {since})")
         }
-        (Locale::En, "unreachable") => format!(
-            "{agent_name} is unreachable during {activity}: device or home connection lost (since {since})"
-        ),
+        (Locale::En, "unreachable") => {
+            format!("{agent_name} is unreachable during {activity}: device or home connection lost (since {since})")
+        }
         (Locale::En, _) => format!("{agent_name} is out of adherence: {state} during {activity} (since {since})"),
     }
 }

@@ -25,6 +25,5 @@ pub mod proto {
     tonic::include_proto!("floorwatch.v1");
 
     /// Encoded descriptor set of every floorwatch proto, for reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/floorwatch_descriptor.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floorwatch_descriptor.bin"));
 }

@@ -7,12 +7,12 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use tonic::Request;
 
 use crate::domain::{ActivityType, NotReadyReason, StateGroup};
-use crate::i18n::{activity_name, state_name, Locale};
+use crate::i18n::{Locale, activity_name, state_name};
 use crate::proto::floor_service_client::FloorServiceClient;
 use crate::proto::floor_update::Update;
 use crate::proto::{self, AgentView, TeamSummary, WatchFloorRequest};
@@ -74,7 +74,11 @@ async fn watch(addr: &str, teams: Vec<String>, once: bool, locale: Locale, token
                 lang: locale.as_str().to_string(),
             });
             request.metadata_mut().insert("authorization", bearer.clone());
-            let mut stream = client.watch_floor(request).await.map_err(|s| format!("{}: {}", code_name(s.code()), s.message()))?.into_inner();
+            let mut stream = client
+                .watch_floor(request)
+                .await
+                .map_err(|s| format!("{}: {}", code_name(s.code()), s.message()))?
+                .into_inner();
 
             let mut redraw = tokio::time::interval(REDRAW);
             // With --once, print shortly after the snapshot and the first
@@ -112,7 +116,9 @@ async fn watch(addr: &str, teams: Vec<String>, once: bool, locale: Locale, token
 
         match result {
             Ok(_) => return Ok(()),
-            Err(message) if message.starts_with("UNAUTHENTICATED") || message.starts_with("PERMISSION_DENIED") || once => {
+            Err(message)
+                if message.starts_with("UNAUTHENTICATED") || message.starts_with("PERMISSION_DENIED") || once =>
+            {
                 return Err(message);
             }
             Err(message) => {
@@ -223,10 +229,8 @@ impl FloorTable {
         for agent in agents {
             let state = state_from_proto(agent.state).map_or("?", |g| state_name(g, locale));
             let since = agent.state_since.as_ref().map_or("-".to_string(), |t| elapsed(now, t.seconds));
-            let scheduled = agent
-                .scheduled_activity
-                .and_then(activity_from_proto)
-                .map_or("-", |a| activity_name(a, locale));
+            let scheduled =
+                agent.scheduled_activity.and_then(activity_from_proto).map_or("-", |a| activity_name(a, locale));
             let adherence = adherence_label(agent.adherence, locale);
             let out_for = if agent.out_of_adherence_seconds > 0 {
                 format_duration(agent.out_of_adherence_seconds)
@@ -271,11 +275,41 @@ fn adherence_label(value: i32, locale: Locale) -> &'static str {
     use proto::AdherenceStatus as A;
     let nl = locale == Locale::Nl;
     match A::try_from(value) {
-        Ok(A::InAdherence) => if nl { "volgens rooster" } else { "in adherence" },
-        Ok(A::OutOfAdherence) => if nl { "AFWIJKEND" } else { "OUT" },
-        Ok(A::Neutral) => if nl { "neutraal" } else { "neutral" },
-        Ok(A::Unknown) => if nl { "onbekend" } else { "unknown" },
-        Ok(A::Excused) => if nl { "uitgezonderd" } else { "excused" },
+        Ok(A::InAdherence) => {
+            if nl {
+                "volgens rooster"
+            } else {
+                "in adherence"
+            }
+        }
+        Ok(A::OutOfAdherence) => {
+            if nl {
+                "AFWIJKEND"
+            } else {
+                "OUT"
+            }
+        }
+        Ok(A::Neutral) => {
+            if nl {
+                "neutraal"
+            } else {
+                "neutral"
+            }
+        }
+        Ok(A::Unknown) => {
+            if nl {
+                "onbekend"
+            } else {
+                "unknown"
+            }
+        }
+        Ok(A::Excused) => {
+            if nl {
+                "uitgezonderd"
+            } else {
+                "excused"
+            }
+        }
         _ => "-",
     }
 }

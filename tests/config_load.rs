@@ -39,14 +39,8 @@ fn embedded_default_loads() {
     assert_eq!(config.site.time_zone.iana_name(), Some("Europe/Amsterdam"));
     assert_eq!(config.listen.grpc.to_string(), "127.0.0.1:50051");
     assert_eq!(config.listen.websocket, None);
-    assert_eq!(
-        config.storage.journal_path(),
-        Path::new("/var/lib/floorwatch/journal.db")
-    );
-    assert_eq!(
-        config.state_codes.group("Pauze"),
-        Some(StateGroup::NotReady(NotReadyReason::Break))
-    );
+    assert_eq!(config.storage.journal_path(), Path::new("/var/lib/floorwatch/journal.db"));
+    assert_eq!(config.state_codes.group("Pauze"), Some(StateGroup::NotReady(NotReadyReason::Break)));
     assert_eq!(config.state_codes.group("ACW"), Some(StateGroup::WrapUp));
 }
 
@@ -68,20 +62,13 @@ fn empty_file_uses_defaults() {
     assert_eq!(config.engine.default_alarm_threshold_seconds, 120);
     assert_eq!(config.limits.ingest_max_batch, 10_000);
     assert_eq!(config.adherence.rules, default_rules());
-    assert_eq!(
-        config.state_codes.group("Beschikbaar"),
-        Some(StateGroup::Available)
-    );
+    assert_eq!(config.state_codes.group("Beschikbaar"), Some(StateGroup::Available));
 }
 
 #[test]
 fn empty_file_warns_about_missing_tokens() {
     let config = Config::from_str_named("", "empty.toml").expect("empty file is valid");
-    assert!(
-        config.warnings.iter().any(|w| w.key == "auth.token"),
-        "{:?}",
-        config.warnings
-    );
+    assert!(config.warnings.iter().any(|w| w.key == "auth.token"), "{:?}", config.warnings);
 }
 
 #[test]
@@ -161,8 +148,7 @@ fn listeners_on_one_port_reported() {
 
 #[test]
 fn port_zero_listeners_may_repeat() {
-    let text =
-        "[listen]\ngrpc = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nwebsocket = \"127.0.0.1:0\"\n";
+    let text = "[listen]\ngrpc = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nwebsocket = \"127.0.0.1:0\"\n";
     let config = Config::from_str_named(text, "test.toml").expect("port 0 never clashes");
     assert!(config.listen.websocket.is_some());
 }
@@ -190,31 +176,11 @@ activity = "siesta"
 in = ["available"]
 "#;
     let errors = problems_of(text);
-    assert!(
-        problem_for(&errors, "adherence.rule[0].in[1]")
-            .message
-            .contains("lunchtime")
-    );
-    assert!(
-        problem_for(&errors, "adherence.rule[1].activity")
-            .message
-            .contains("second rule")
-    );
-    assert!(
-        problem_for(&errors, "adherence.rule[2].neutral[1]")
-            .message
-            .contains("both")
-    );
-    assert!(
-        problem_for(&errors, "adherence.rule[3].activity")
-            .message
-            .contains("siesta")
-    );
-    assert!(
-        problem_for(&errors, "adherence.rule[4]")
-            .message
-            .contains("activity")
-    );
+    assert!(problem_for(&errors, "adherence.rule[0].in[1]").message.contains("lunchtime"));
+    assert!(problem_for(&errors, "adherence.rule[1].activity").message.contains("second rule"));
+    assert!(problem_for(&errors, "adherence.rule[2].neutral[1]").message.contains("both"));
+    assert!(problem_for(&errors, "adherence.rule[3].activity").message.contains("siesta"));
+    assert!(problem_for(&errors, "adherence.rule[4]").message.contains("activity"));
 }
 
 #[test]
@@ -222,16 +188,8 @@ fn adherence_missing_activities_reported() {
     let text = "[[adherence.rule]]\nactivity = \"phone_duty\"\nin = [\"available\"]\n";
     let errors = problems_of(text);
     let missing = problem_for(&errors, "adherence.rule");
-    for name in ActivityType::ALL
-        .map(ActivityType::as_str)
-        .iter()
-        .skip(1)
-        .chain(&["none"])
-    {
-        assert!(
-            missing.message.contains(&format!("\"{name}\"")),
-            "{name}: {missing}"
-        );
+    for name in ActivityType::ALL.map(ActivityType::as_str).iter().skip(1).chain(&["none"]) {
+        assert!(missing.message.contains(&format!("\"{name}\"")), "{name}: {missing}");
     }
     assert!(!missing.message.contains("phone_duty"), "{missing}");
     let fix = &problem_for(&errors, "adherence.rule").fix;
@@ -243,15 +201,10 @@ fn adherence_threshold_defaults_from_engine() {
     let mut text = String::from("[engine]\ndefault_alarm_threshold_seconds = 45\n");
     let names = ActivityType::ALL.map(ActivityType::as_str);
     for name in names.iter().chain(&["none"]) {
-        text.push_str(&format!(
-            "[[adherence.rule]]\nactivity = \"{name}\"\nin = [\"available\"]\n"
-        ));
+        text.push_str(&format!("[[adherence.rule]]\nactivity = \"{name}\"\nin = [\"available\"]\n"));
     }
     let config = Config::from_str_named(&text, "test.toml").expect("every activity has a rule");
-    let rule = config
-        .adherence
-        .rule_for(Some(ActivityType::Coaching))
-        .expect("coaching rule");
+    let rule = config.adherence.rule_for(Some(ActivityType::Coaching)).expect("coaching rule");
     assert_eq!(rule.threshold_seconds, 45);
 }
 
@@ -284,36 +237,12 @@ sha256 = "{other}"
         other = hash_token("example-token-two")
     );
     let errors = problems_of(&text);
-    assert!(
-        problem_for(&errors, "auth.token[0].teams")
-            .message
-            .contains("wallboard")
-    );
-    assert!(
-        problem_for(&errors, "auth.token[1].name")
-            .message
-            .contains("auth.token[0]")
-    );
-    assert!(
-        problem_for(&errors, "auth.token[1].sha256")
-            .message
-            .contains("auth.token[0]")
-    );
-    assert!(
-        problem_for(&errors, "auth.token[2].sha256")
-            .message
-            .contains("64 hex digits")
-    );
-    assert!(
-        problem_for(&errors, "auth.token[2].agent_id")
-            .fix
-            .contains("agent_id")
-    );
-    assert!(
-        problem_for(&errors, "auth.token[3].role")
-            .message
-            .contains("overlord")
-    );
+    assert!(problem_for(&errors, "auth.token[0].teams").message.contains("wallboard"));
+    assert!(problem_for(&errors, "auth.token[1].name").message.contains("auth.token[0]"));
+    assert!(problem_for(&errors, "auth.token[1].sha256").message.contains("auth.token[0]"));
+    assert!(problem_for(&errors, "auth.token[2].sha256").message.contains("64 hex digits"));
+    assert!(problem_for(&errors, "auth.token[2].agent_id").fix.contains("agent_id"));
+    assert!(problem_for(&errors, "auth.token[3].role").message.contains("overlord"));
 }
 
 #[test]
@@ -331,9 +260,7 @@ fn token_hash_verifies_bearer() {
 
 #[test]
 fn token_problem_never_echoes_value() {
-    let errors = problems_of(
-        "[[auth.token]]\nname = \"x\"\nrole = \"admin\"\nsha256 = \"my-secret-token\"\n",
-    );
+    let errors = problems_of("[[auth.token]]\nname = \"x\"\nrole = \"admin\"\nsha256 = \"my-secret-token\"\n");
     let report = errors.to_string();
     assert!(!report.contains("my-secret-token"), "{report}");
 }
@@ -353,51 +280,22 @@ initial_backoff_ms = 1000
 max_backoff_ms = 10
 "#;
     let errors = problems_of(text);
-    assert!(
-        problem_for(&errors, "websocket.client[0].url")
-            .message
-            .contains("https://")
-    );
-    assert!(
-        problem_for(&errors, "websocket.client[1].name")
-            .message
-            .contains("also used")
-    );
-    assert!(
-        problem_for(&errors, "websocket.client[1].auth_header_env")
-            .message
-            .contains("not a name")
-    );
-    assert!(
-        problem_for(&errors, "websocket.client[1].max_backoff_ms")
-            .message
-            .contains("less than")
-    );
+    assert!(problem_for(&errors, "websocket.client[0].url").message.contains("https://"));
+    assert!(problem_for(&errors, "websocket.client[1].name").message.contains("also used"));
+    assert!(problem_for(&errors, "websocket.client[1].auth_header_env").message.contains("not a name"));
+    assert!(problem_for(&errors, "websocket.client[1].max_backoff_ms").message.contains("less than"));
 }
 
 #[test]
 fn websocket_auth_env_unset_is_warning() {
     let text = "[[websocket.client]]\nname = \"feed\"\nurl = \"wss://events.example.com/feed\"\nauth_header_env = \"PLATFORM_FEED_AUTH\"\n";
     let config = load_with_env(text, &Env::empty()).expect("unset variable is not an error");
-    assert!(
-        config
-            .warnings
-            .iter()
-            .any(|w| w.key == "websocket.client[0].auth_header_env")
-    );
+    assert!(config.warnings.iter().any(|w| w.key == "websocket.client[0].auth_header_env"));
 
     let env = Env::empty().with("PLATFORM_FEED_AUTH", "Bearer example");
     let config = load_with_env(text, &env).expect("valid with variable set");
-    assert!(
-        config
-            .warnings
-            .iter()
-            .all(|w| w.key != "websocket.client[0].auth_header_env")
-    );
-    assert_eq!(
-        config.websocket.clients[0].auth_header_env.as_deref(),
-        Some("PLATFORM_FEED_AUTH")
-    );
+    assert!(config.warnings.iter().all(|w| w.key != "websocket.client[0].auth_header_env"));
+    assert_eq!(config.websocket.clients[0].auth_header_env.as_deref(), Some("PLATFORM_FEED_AUTH"));
 }
 
 #[test]
@@ -446,16 +344,8 @@ fn bad_env_override_names_variable() {
 fn misspelt_env_override_warns() {
     let env = Env::empty().with("FLOORWATCH_LISTEN_GRCP", "127.0.0.1:0");
     let config = load_with_env("", &env).expect("unknown variables only warn");
-    let warning = config
-        .warnings
-        .iter()
-        .find(|w| w.key == "FLOORWATCH_LISTEN_GRCP");
-    assert_eq!(
-        warning.map(|w| w.file.as_str()),
-        Some("environment"),
-        "{:?}",
-        config.warnings
-    );
+    let warning = config.warnings.iter().find(|w| w.key == "FLOORWATCH_LISTEN_GRCP");
+    assert_eq!(warning.map(|w| w.file.as_str()), Some("environment"), "{:?}", config.warnings);
 }
 
 #[test]
@@ -468,9 +358,10 @@ fn every_override_names_a_key() {
         };
         let env = Env::empty().with(&entry.variable(), value);
         if let Err(errors) = load_with_env("", &env) {
-            let unknown = errors.problems.iter().find(|p| {
-                p.message.starts_with("unknown field") || p.message.starts_with("unknown section")
-            });
+            let unknown = errors
+                .problems
+                .iter()
+                .find(|p| p.message.starts_with("unknown field") || p.message.starts_with("unknown section"));
             assert!(unknown.is_none(), "{}: {errors}", entry.variable());
         }
     }
@@ -481,25 +372,15 @@ fn relative_paths_resolve_against_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     fs::create_dir(&data).expect("create data dir");
-    fs::write(
-        data.join("agents.csv"),
-        "id,display_name,team,contract_hours\n",
-    )
-    .expect("write agents");
+    fs::write(data.join("agents.csv"), "id,display_name,team,contract_hours\n").expect("write agents");
     let config_path = dir.path().join("floorwatch.toml");
-    fs::write(
-        &config_path,
-        "[storage]\nstate_dir = \"state\"\n[roster]\nagents_file = \"data/agents.csv\"\n",
-    )
-    .expect("write config");
+    fs::write(&config_path, "[storage]\nstate_dir = \"state\"\n[roster]\nagents_file = \"data/agents.csv\"\n")
+        .expect("write config");
 
     let config = Config::load(&config_path, &Env::empty()).expect("paths exist");
     assert_eq!(config.storage.state_dir, dir.path().join("state"));
     assert_eq!(config.roster.agents_file, Some(data.join("agents.csv")));
-    assert!(
-        !dir.path().join("state").exists(),
-        "loading must not create the state dir"
-    );
+    assert!(!dir.path().join("state").exists(), "loading must not create the state dir");
 }
 
 #[test]
@@ -509,27 +390,16 @@ fn missing_input_file_reported() {
     fs::write(&config_path, "[roster]\nroster_file = \"roster.xlsx\"\n").expect("write config");
 
     let errors = Config::load(&config_path, &Env::empty()).expect_err("file is missing");
-    let messages: Vec<&str> = errors
-        .problems
-        .iter()
-        .filter(|p| p.key == "roster.roster_file")
-        .map(|p| p.message.as_str())
-        .collect();
+    let messages: Vec<&str> =
+        errors.problems.iter().filter(|p| p.key == "roster.roster_file").map(|p| p.message.as_str()).collect();
     assert_eq!(messages.len(), 2, "{errors}");
-    assert!(
-        messages.iter().any(|m| m.contains("not found")),
-        "{messages:?}"
-    );
-    assert!(
-        messages.iter().any(|m| m.contains(".csv nor a .json")),
-        "{messages:?}"
-    );
+    assert!(messages.iter().any(|m| m.contains("not found")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains(".csv nor a .json")), "{messages:?}");
 }
 
 #[test]
 fn unreadable_file_reported() {
-    let errors = Config::load(Path::new("/nonexistent/floorwatch.toml"), &Env::empty())
-        .expect_err("no file");
+    let errors = Config::load(Path::new("/nonexistent/floorwatch.toml"), &Env::empty()).expect_err("no file");
     assert_eq!(errors.problems.len(), 1);
     assert_eq!(errors.problems[0].file, "/nonexistent/floorwatch.toml");
 }
@@ -542,10 +412,7 @@ fn check_config_report_lists_problems() {
 
     let (report, ok) = check_config_report(&path, &Env::empty());
     assert!(!ok);
-    assert!(
-        report.contains("site.locale: unsupported locale \"fr\""),
-        "{report}"
-    );
+    assert!(report.contains("site.locale: unsupported locale \"fr\""), "{report}");
     assert!(report.contains("limits.max_agents"), "{report}");
     assert!(report.contains("2 problems"), "{report}");
 }

@@ -130,11 +130,8 @@ impl metrics::Recorder for CountingRecorder {
 
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-        let name = if labels.is_empty() {
-            key.name().to_string()
-        } else {
-            format!("{}{{{}}}", key.name(), labels.join(","))
-        };
+        let name =
+            if labels.is_empty() { key.name().to_string() } else { format!("{}{{{}}}", key.name(), labels.join(",")) };
         metrics::Counter::from_arc(Arc::new(CountingCounter(name)))
     }
     fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
@@ -162,11 +159,7 @@ fn auth() -> AuthFn {
 }
 
 fn server_config() -> ServerConfig {
-    ServerConfig {
-        max_message_bytes: 4096,
-        disconnect_grace: Duration::from_millis(50),
-        ..ServerConfig::default()
-    }
+    ServerConfig { max_message_bytes: 4096, disconnect_grace: Duration::from_millis(50), ..ServerConfig::default() }
 }
 
 async fn start_server(cfg: ServerConfig, ingest: IngestHandle) -> Server {
@@ -225,7 +218,9 @@ async fn recv_close(ws: &mut ClientWs) -> Option<CloseFrame> {
 }
 
 fn event(id: &str, seq: u64, agent: &str) -> String {
-    format!(r#"{{"v":1,"type":"event","id":"{id}","seq":{seq},"time":"2026-12-04T09:00:00.123Z","agent":"{agent}","event":"login"}}"#)
+    format!(
+        r#"{{"v":1,"type":"event","id":"{id}","seq":{seq},"time":"2026-12-04T09:00:00.123Z","agent":"{agent}","event":"login"}}"#
+    )
 }
 
 // --- server mode -----------------------------------------------------------
@@ -310,7 +305,11 @@ async fn server_reports_bad_input_and_stays_open() {
     assert_eq!(error["field"], "time");
     assert_eq!(error["message"], "time: invalid RFC 3339 timestamp \"yesterday\"; use e.g. 2026-12-04T09:00:00Z");
 
-    send(&mut ws, r#"{"v":1,"type":"event","id":"m-3","time":"2026-12-04T09:00:00Z","agent":"u-1","event":"teleport"}"#).await;
+    send(
+        &mut ws,
+        r#"{"v":1,"type":"event","id":"m-3","time":"2026-12-04T09:00:00Z","agent":"u-1","event":"teleport"}"#,
+    )
+    .await;
     let error = recv_json(&mut ws).await;
     assert_eq!(error["code"], "invalid_field");
     assert_eq!(error["field"], "event");
@@ -521,7 +520,11 @@ async fn client_resumes_after_1012_with_backoff() {
     let mut pipeline = pipeline(true);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
-    let client = tokio::spawn(run_client(client_config(listener.local_addr().unwrap()), pipeline.ingest.clone(), shutdown.clone()));
+    let client = tokio::spawn(run_client(
+        client_config(listener.local_addr().unwrap()),
+        pipeline.ingest.clone(),
+        shutdown.clone(),
+    ));
     let gaps_before = counter(telemetry::GAPS_TOTAL);
     let reconnects_before = counter(telemetry::RECONNECTS_TOTAL);
 

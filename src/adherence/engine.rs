@@ -12,13 +12,13 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 
 use super::figures::DayFigures;
 use super::rules::RuleMatrix;
-use super::schedule::{local_date, Schedule};
+use super::schedule::{Schedule, local_date};
 use super::tracker::{AlarmState, Context, Tracker, TrackerOutput};
 use crate::domain::{EventKind, ScheduledActivity, StateGroup};
 
@@ -38,11 +38,23 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// A field shown on the floor changed for this agent.
-    AgentChanged { agent: Arc<str> },
-    AlarmRaised { agent: Arc<str>, alarm: AlarmState },
-    AlarmCleared { agent: Arc<str>, alarm: AlarmState },
+    AgentChanged {
+        agent: Arc<str>,
+    },
+    AlarmRaised {
+        agent: Arc<str>,
+        alarm: AlarmState,
+    },
+    AlarmCleared {
+        agent: Arc<str>,
+        alarm: AlarmState,
+    },
     /// A state code with no mapping in the configuration.
-    UnknownStateCode { agent: Arc<str>, code: String, source: Arc<str> },
+    UnknownStateCode {
+        agent: Arc<str>,
+        code: String,
+        source: Arc<str>,
+    },
 }
 
 /// The live state of one agent, for the floor stream.
@@ -401,10 +413,7 @@ impl Engine {
 
     /// Returns the active alarms.
     pub fn active_alarms(&self) -> Vec<(Arc<str>, AlarmState)> {
-        self.agents
-            .iter()
-            .filter_map(|a| a.tracker.alarm().map(|alarm| (a.id.clone(), alarm.clone())))
-            .collect()
+        self.agents.iter().filter_map(|a| a.tracker.alarm().map(|alarm| (a.id.clone(), alarm.clone()))).collect()
     }
 
     fn intern_source(&mut self, source: &str) -> Arc<str> {

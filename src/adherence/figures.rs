@@ -68,8 +68,7 @@ impl DayFigures {
     /// Returns logged-in work time ÷ scheduled work time as a percentage, or
     /// `None` with no scheduled work.
     pub fn conformance_percent(&self) -> Option<f64> {
-        (self.scheduled_work_ms > 0)
-            .then(|| self.logged_in_work_ms as f64 * 100.0 / self.scheduled_work_ms as f64)
+        (self.scheduled_work_ms > 0).then(|| self.logged_in_work_ms as f64 * 100.0 / self.scheduled_work_ms as f64)
     }
 
     /// Adds another agent's figures, for team totals.

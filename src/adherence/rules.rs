@@ -43,10 +43,8 @@ impl RuleMatrix {
     /// Builds the matrix. Rows not given default to "every group neutral"
     /// with `default_threshold_ms`, so a missing row never raises alarms.
     pub fn new(specs: &[RuleSpec], default_threshold_ms: i64) -> RuleMatrix {
-        let mut matrix = RuleMatrix {
-            cells: [[RuleVerdict::Neutral; GROUPS]; ROWS],
-            thresholds_ms: [default_threshold_ms; ROWS],
-        };
+        let mut matrix =
+            RuleMatrix { cells: [[RuleVerdict::Neutral; GROUPS]; ROWS], thresholds_ms: [default_threshold_ms; ROWS] };
 
         for spec in specs {
             let row = row_index(spec.activity);
@@ -128,10 +126,7 @@ mod tests {
         );
         let duty = Some(ActivityType::PhoneDuty);
         assert_eq!(matrix.verdict(duty, StateGroup::Available), RuleVerdict::In);
-        assert_eq!(
-            matrix.verdict(duty, StateGroup::NotReady(NotReadyReason::Technical)),
-            RuleVerdict::Neutral
-        );
+        assert_eq!(matrix.verdict(duty, StateGroup::NotReady(NotReadyReason::Technical)), RuleVerdict::Neutral);
         assert_eq!(matrix.verdict(duty, StateGroup::LoggedOut), RuleVerdict::Out);
         assert_eq!(matrix.threshold_ms(duty), 60_000);
     }

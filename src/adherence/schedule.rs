@@ -5,9 +5,9 @@
 //! starts). Figures of a whole shift count toward the local day on which the
 //! shift starts, so a night shift is not split at midnight.
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 
 use crate::domain::{ActivityType, ScheduledActivity};
 
@@ -97,10 +97,7 @@ impl Schedule {
     pub fn slot_at(&self, t: i64) -> Option<usize> {
         let shift = self.open_shift_at(t)?;
         let after = self.slots.partition_point(|s| s.start_ms <= t);
-        (0..after)
-            .rev()
-            .take_while(|&i| self.slots[i].shift == shift)
-            .find(|&i| self.slots[i].end_ms > t)
+        (0..after).rev().take_while(|&i| self.slots[i].shift == shift).find(|&i| self.slots[i].end_ms > t)
     }
 
     pub fn slot(&self, index: usize) -> &Slot {
@@ -148,12 +145,7 @@ mod tests {
     use super::*;
 
     fn activity(start: &str, end: &str, activity: ActivityType) -> ScheduledActivity {
-        ScheduledActivity {
-            agent_id: "a-1".into(),
-            start: start.parse().unwrap(),
-            end: end.parse().unwrap(),
-            activity,
-        }
+        ScheduledActivity { agent_id: "a-1".into(), start: start.parse().unwrap(), end: end.parse().unwrap(), activity }
     }
 
     fn ms(s: &str) -> i64 {

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use jiff::civil::{date, Date};
-use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use jiff::civil::{Date, date};
+use jiff::tz::TimeZone;
 
 use super::*;
 use crate::domain::{

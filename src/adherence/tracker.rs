@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 
 use super::figures::DayFigures;
 use super::rules::RuleMatrix;
-use super::schedule::{day_start_ms, local_date, Schedule};
+use super::schedule::{Schedule, day_start_ms, local_date};
 use crate::domain::{ActivityType, AdherenceStatus, CallDirection, EventKind, StateGroup};
 
 /// Most calls tracked per agent at once; a platform that never ends calls
@@ -415,9 +415,11 @@ impl Tracker {
     /// Returns (date, start, end) of the local day containing `t`.
     fn day_bounds(&mut self, ctx: &Context<'_>, t: i64) -> (Date, i64, i64) {
         if let Some(cached) = self.day_cache
-            && cached.1 <= t && t < cached.2 {
-                return cached;
-            }
+            && cached.1 <= t
+            && t < cached.2
+        {
+            return cached;
+        }
         let date = local_date(t, ctx.tz);
         let start = day_start_ms(date, ctx.tz);
         let end = date.tomorrow().map(|d| day_start_ms(d, ctx.tz)).unwrap_or(i64::MAX);
@@ -480,12 +482,13 @@ impl Tracker {
         // Leaving a shift settles what is pending for it.
         if let Some(left) = previous_shift.filter(|&p| Some(p) != shift) {
             if let Some((pending_shift, logout_ms)) = self.early_pending
-                && pending_shift == left {
-                    let end = ctx.schedule.shift(left).end_ms.min(t);
-                    let day = ctx.schedule.shift(left).day;
-                    self.days.entry(day).or_default().early_logout_ms += end - logout_ms;
-                    self.early_pending = None;
-                }
+                && pending_shift == left
+            {
+                let end = ctx.schedule.shift(left).end_ms.min(t);
+                let day = ctx.schedule.shift(left).day;
+                self.days.entry(day).or_default().early_logout_ms += end - logout_ms;
+                self.early_pending = None;
+            }
             if self.late_pending.is_some_and(|(s, _)| s == left) {
                 // Never logged in: a no-show, which adherence already shows.
                 self.late_pending = None;
@@ -502,17 +505,20 @@ impl Tracker {
 
         if !was_logged_in && is_logged_in {
             if let Some((pending_shift, start_ms)) = self.late_pending.take()
-                && shift == Some(pending_shift) {
-                    let day = ctx.schedule.shift(pending_shift).day;
-                    self.days.entry(day).or_default().late_login_ms += t - start_ms;
-                }
+                && shift == Some(pending_shift)
+            {
+                let day = ctx.schedule.shift(pending_shift).day;
+                self.days.entry(day).or_default().late_login_ms += t - start_ms;
+            }
             self.early_pending = None;
         }
 
-        if was_logged_in && !is_logged_in
-            && let Some(current) = shift {
-                self.early_pending = Some((current, t));
-            }
+        if was_logged_in
+            && !is_logged_in
+            && let Some(current) = shift
+        {
+            self.early_pending = Some((current, t));
+        }
     }
 
     fn track_alarm(&mut self, ctx: &Context<'_>, t: i64, activity: Option<ActivityType>, out: &mut Vec<TrackerOutput>) {
@@ -545,11 +551,7 @@ fn exception_covers(exceptions: &[(i64, i64)], t: i64) -> bool {
 }
 
 fn next_exception_edge(exceptions: &[(i64, i64)], t: i64) -> Option<i64> {
-    exceptions
-        .iter()
-        .flat_map(|&(start, end)| [start, end])
-        .filter(|&edge| edge > t)
-        .min()
+    exceptions.iter().flat_map(|&(start, end)| [start, end]).filter(|&edge| edge > t).min()
 }
 
 // === impl AlarmKind ===

@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use jiff::civil::Date;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use tonic::{Request, Response, Status};
 use tracing::{error, info};
 
 use super::auth::{Principal, Role};
 use super::convert::{self, timestamp_from_proto, timestamp_to_proto};
 use super::state::ApiState;
-use crate::adherence::schedule::day_start_ms;
 use crate::adherence::DayFigures;
+use crate::adherence::schedule::day_start_ms;
 use crate::daemon::engine_task::EngineCommand;
 use crate::domain::Agent;
 use crate::proto;
@@ -41,10 +41,9 @@ impl AdherenceApi {
         let directory = self.state.directory.load();
         match directory.get(agent_id) {
             Some(agent) if principal.may_see_agent(&agent.id, &agent.team) => Ok(agent.clone()),
-            Some(_) => Err(Status::permission_denied(format!(
-                "token \"{}\" may not see agent \"{agent_id}\"",
-                principal.name
-            ))),
+            Some(_) => {
+                Err(Status::permission_denied(format!("token \"{}\" may not see agent \"{agent_id}\"", principal.name)))
+            }
             None => Err(Status::not_found(format!("agent \"{agent_id}\" is not in the agent directory"))),
         }
     }
@@ -82,7 +81,10 @@ fn exception_to_proto(record: &ExceptionRecord) -> proto::AdherenceException {
 
 #[tonic::async_trait]
 impl proto::adherence_service_server::AdherenceService for AdherenceApi {
-    async fn get_agent_day(&self, request: Request<proto::GetAgentDayRequest>) -> Result<Response<proto::AgentDayFigures>, Status> {
+    async fn get_agent_day(
+        &self,
+        request: Request<proto::GetAgentDayRequest>,
+    ) -> Result<Response<proto::AgentDayFigures>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner, Role::Supervisor, Role::Agent], "read agent figures")?;
         let request = request.into_inner();
@@ -99,7 +101,10 @@ impl proto::adherence_service_server::AdherenceService for AdherenceApi {
         Ok(Response::new(convert::day_figures(&agent.id, &date.to_string(), as_of, &figures)))
     }
 
-    async fn get_team_day(&self, request: Request<proto::GetTeamDayRequest>) -> Result<Response<proto::TeamDayFigures>, Status> {
+    async fn get_team_day(
+        &self,
+        request: Request<proto::GetTeamDayRequest>,
+    ) -> Result<Response<proto::TeamDayFigures>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard], "read team figures")?;
         let request = request.into_inner();
@@ -109,14 +114,8 @@ impl proto::adherence_service_server::AdherenceService for AdherenceApi {
         principal.require_team(&request.team)?;
         let date = self.state.date_field(&request.date, "date")?;
 
-        let mut agent_ids: Vec<String> = self
-            .state
-            .directory
-            .load()
-            .agents()
-            .filter(|a| a.team == request.team)
-            .map(|a| a.id.clone())
-            .collect();
+        let mut agent_ids: Vec<String> =
+            self.state.directory.load().agents().filter(|a| a.team == request.team).map(|a| a.id.clone()).collect();
         if agent_ids.is_empty() {
             return Err(Status::not_found(format!("team \"{}\" has no agents in the directory", request.team)));
         }
@@ -141,7 +140,10 @@ impl proto::adherence_service_server::AdherenceService for AdherenceApi {
         }))
     }
 
-    async fn add_exception(&self, request: Request<proto::AddExceptionRequest>) -> Result<Response<proto::AdherenceException>, Status> {
+    async fn add_exception(
+        &self,
+        request: Request<proto::AddExceptionRequest>,
+    ) -> Result<Response<proto::AdherenceException>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Supervisor], "approve an exception")?;
         let request = request.into_inner();

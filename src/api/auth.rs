@@ -90,8 +90,7 @@ impl Principal {
 
     /// Returns true when the caller may see agents of `team`.
     pub fn may_see_team(&self, team: &str) -> bool {
-        self.sees_all_teams()
-            || (matches!(self.role, Role::Supervisor | Role::Wallboard) && self.teams.contains(team))
+        self.sees_all_teams() || (matches!(self.role, Role::Supervisor | Role::Wallboard) && self.teams.contains(team))
     }
 
     /// Returns true when the caller may see the agent `agent_id` of `team`.
@@ -144,13 +143,11 @@ impl Authenticator {
 
     /// Returns the principal for the request's `authorization` metadata.
     pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing authorization metadata; send \"authorization: Bearer <token>\""))?;
-        let header = header
-            .to_str()
-            .map_err(|_| Status::unauthenticated("authorization metadata is not valid ASCII"))?;
+        let header = request.metadata().get("authorization").ok_or_else(|| {
+            Status::unauthenticated("missing authorization metadata; send \"authorization: Bearer <token>\"")
+        })?;
+        let header =
+            header.to_str().map_err(|_| Status::unauthenticated("authorization metadata is not valid ASCII"))?;
         let token = bearer_token(header)
             .ok_or_else(|| Status::unauthenticated("authorization metadata must be \"Bearer <token>\""))?;
         self.authenticate_token(token)
@@ -212,6 +209,9 @@ mod tests {
         let principal = authenticator().authenticate_token("s3cret").unwrap();
         assert!(principal.may_see_team("team-noord"));
         assert!(!principal.may_see_team("team-zuid"));
-        assert_eq!(principal.require(&[Role::Planner], "publish a roster").unwrap_err().code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            principal.require(&[Role::Planner], "publish a roster").unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
     }
 }

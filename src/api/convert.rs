@@ -5,8 +5,8 @@ use tonic::Status;
 
 use crate::adherence::{AlarmKind, DayFigures};
 use crate::domain::{ActivityType, AdherenceStatus, CallDirection, NotReadyReason, ScheduledActivity, StateGroup};
-use crate::floor::{out_of_adherence_seconds, AlarmEvent, FloorAgent, TeamSummary};
-use crate::i18n::{alarm_text, Locale};
+use crate::floor::{AlarmEvent, FloorAgent, TeamSummary, out_of_adherence_seconds};
+use crate::i18n::{Locale, alarm_text};
 use crate::proto;
 
 pub fn timestamp_to_proto(t: Timestamp) -> prost_types::Timestamp {
@@ -17,8 +17,7 @@ pub fn timestamp_to_proto(t: Timestamp) -> prost_types::Timestamp {
 /// of range.
 pub fn timestamp_from_proto(t: Option<&prost_types::Timestamp>, field: &str) -> Result<Timestamp, Status> {
     let t = t.ok_or_else(|| Status::invalid_argument(format!("{field} is required")))?;
-    Timestamp::new(t.seconds, t.nanos)
-        .map_err(|e| Status::invalid_argument(format!("{field} is out of range: {e}")))
+    Timestamp::new(t.seconds, t.nanos).map_err(|e| Status::invalid_argument(format!("{field} is out of range: {e}")))
 }
 
 pub fn state_group_to_proto(group: StateGroup) -> proto::StateGroup {

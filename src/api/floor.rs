@@ -21,7 +21,7 @@ use super::convert;
 use super::state::{ApiState, StreamGuard};
 use crate::floor::{FloorChange, SubscriptionStart};
 use crate::i18n::Locale;
-use crate::proto::{self, floor_update::Update, FloorUpdate};
+use crate::proto::{self, FloorUpdate, floor_update::Update};
 use crate::telemetry;
 
 type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -50,7 +50,10 @@ impl proto::floor_service_server::FloorService for FloorApi {
     type WatchFloorStream = StreamOf<FloorUpdate>;
     type WatchAlarmsStream = StreamOf<proto::AlarmUpdate>;
 
-    async fn watch_floor(&self, request: Request<proto::WatchFloorRequest>) -> Result<Response<Self::WatchFloorStream>, Status> {
+    async fn watch_floor(
+        &self,
+        request: Request<proto::WatchFloorRequest>,
+    ) -> Result<Response<Self::WatchFloorStream>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(
             &[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard, Role::Agent],
@@ -71,7 +74,10 @@ impl proto::floor_service_server::FloorService for FloorApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn watch_alarms(&self, request: Request<proto::WatchAlarmsRequest>) -> Result<Response<Self::WatchAlarmsStream>, Status> {
+    async fn watch_alarms(
+        &self,
+        request: Request<proto::WatchAlarmsRequest>,
+    ) -> Result<Response<Self::WatchAlarmsStream>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard], "watch alarms")?;
         let request = request.into_inner();
@@ -171,39 +177,37 @@ async fn stream_floor(
     let mut high_water = subscription.high_water;
     let shows = |change: &FloorChange| scope.shows(&change.agent.snapshot.agent_id, &change.agent.team);
 
-    let start_messages: Vec<FloorUpdate> = match std::mem::replace(
-        &mut subscription.start,
-        SubscriptionStart::Resumed { changes: Vec::new() },
-    ) {
-        SubscriptionStart::Snapshot { reason, changes } => {
-            let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
-            let mut messages = vec![FloorUpdate {
-                seq: high_water,
-                update: Some(Update::SnapshotBegin(proto::SnapshotBegin {
-                    reason: reason.to_string(),
-                    agent_count: visible.len() as u32,
-                })),
-                server_time: None,
-            }];
-            messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
-            messages.push(FloorUpdate {
-                seq: high_water,
-                update: Some(Update::SnapshotEnd(proto::SnapshotEnd {})),
-                server_time: None,
-            });
-            messages
-        }
-        SubscriptionStart::Resumed { changes } => {
-            let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
-            let mut messages = vec![FloorUpdate {
-                seq: high_water,
-                update: Some(Update::Resumed(proto::Resumed { replayed: visible.len() as u32 })),
-                server_time: None,
-            }];
-            messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
-            messages
-        }
-    };
+    let start_messages: Vec<FloorUpdate> =
+        match std::mem::replace(&mut subscription.start, SubscriptionStart::Resumed { changes: Vec::new() }) {
+            SubscriptionStart::Snapshot { reason, changes } => {
+                let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
+                let mut messages = vec![FloorUpdate {
+                    seq: high_water,
+                    update: Some(Update::SnapshotBegin(proto::SnapshotBegin {
+                        reason: reason.to_string(),
+                        agent_count: visible.len() as u32,
+                    })),
+                    server_time: None,
+                }];
+                messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
+                messages.push(FloorUpdate {
+                    seq: high_water,
+                    update: Some(Update::SnapshotEnd(proto::SnapshotEnd {})),
+                    server_time: None,
+                });
+                messages
+            }
+            SubscriptionStart::Resumed { changes } => {
+                let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
+                let mut messages = vec![FloorUpdate {
+                    seq: high_water,
+                    update: Some(Update::Resumed(proto::Resumed { replayed: visible.len() as u32 })),
+                    server_time: None,
+                }];
+                messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
+                messages
+            }
+        };
     for message in start_messages {
         if !send(&state, &tx, message).await {
             return;

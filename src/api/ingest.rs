@@ -73,7 +73,10 @@ async fn report_health(state: &ApiState, report: HealthReport) {
 impl proto::ingest_service_server::IngestService for IngestApi {
     type PublishStream = AckStream;
 
-    async fn publish(&self, request: Request<Streaming<proto::PublishRequest>>) -> Result<Response<Self::PublishStream>, Status> {
+    async fn publish(
+        &self,
+        request: Request<Streaming<proto::PublishRequest>>,
+    ) -> Result<Response<Self::PublishStream>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Ingest], "publish events")?;
         let mut requests = request.into_inner();
@@ -143,7 +146,11 @@ impl Drop for StreamSources {
     }
 }
 
-async fn start_batch(state: &ApiState, request: proto::PublishRequest, sources: &mut StreamSources) -> Result<PendingAck, Status> {
+async fn start_batch(
+    state: &ApiState,
+    request: proto::PublishRequest,
+    sources: &mut StreamSources,
+) -> Result<PendingAck, Status> {
     let batch_id = request.batch_id;
     if request.source.trim().is_empty() {
         return Err(Status::invalid_argument(format!("batch {batch_id}: source is required")));
@@ -185,16 +192,20 @@ async fn start_batch(state: &ApiState, request: proto::PublishRequest, sources: 
                 positions.push((index, event_id));
                 events.push(event);
             }
-            Err((field, message)) => rejected.push(proto::RejectedEvent { index: index as u32, event_id, field, message }),
+            Err((field, message)) => {
+                rejected.push(proto::RejectedEvent { index: index as u32, event_id, field, message })
+            }
         }
     }
 
-    let answer = if events.is_empty() { None } else { Some(state.ingest.enqueue(events).await.map_err(ingest_status)?) };
+    let answer =
+        if events.is_empty() { None } else { Some(state.ingest.enqueue(events).await.map_err(ingest_status)?) };
 
     Ok(Box::pin(async move {
         let mut ack = proto::PublishAck { batch_id, accepted: 0, duplicates: 0, rejected };
         if let Some(answer) = answer {
-            let outcomes = answer.await.map_err(|_| ingest_status(IngestError::ShuttingDown))?.map_err(ingest_status)?;
+            let outcomes =
+                answer.await.map_err(|_| ingest_status(IngestError::ShuttingDown))?.map_err(ingest_status)?;
             for ((index, event_id), outcome) in positions.into_iter().zip(outcomes) {
                 match outcome {
                     SubmitOutcome::Accepted => ack.accepted += 1,
@@ -231,21 +242,32 @@ fn convert_event(source: &str, event: proto::IngestEvent, index: usize) -> Resul
     if event.agent.trim().is_empty() {
         return Err((field("agent"), "agent is required".into()));
     }
-    let time = timestamp_from_proto(event.time.as_ref(), &field("time")).map_err(|s| (field("time"), s.message().to_string()))?;
+    let time = timestamp_from_proto(event.time.as_ref(), &field("time"))
+        .map_err(|s| (field("time"), s.message().to_string()))?;
 
-    let call = |call: proto::CallEvent, needs_direction: bool| -> Result<(String, Option<crate::domain::CallDirection>), (String, String)> {
+    let call = |call: proto::CallEvent,
+                needs_direction: bool|
+     -> Result<(String, Option<crate::domain::CallDirection>), (String, String)> {
         if call.call_id.trim().is_empty() {
             return Err((field("call_id"), "call_id is required".into()));
         }
         let direction = if needs_direction {
-            Some(direction_from_proto(call.direction, &field("direction")).map_err(|s| (field("direction"), s.message().to_string()))?)
+            Some(
+                direction_from_proto(call.direction, &field("direction"))
+                    .map_err(|s| (field("direction"), s.message().to_string()))?,
+            )
         } else {
             None
         };
         Ok((call.call_id, direction))
     };
     let kind = match event.kind {
-        None => return Err((field("kind"), "one of login, logout, state_code, call_* or device_registered is required".into())),
+        None => {
+            return Err((
+                field("kind"),
+                "one of login, logout, state_code, call_* or device_registered is required".into(),
+            ));
+        }
         Some(Kind::Login(_)) => EventKind::Login,
         Some(Kind::Logout(_)) => EventKind::Logout,
         Some(Kind::StateCode(code)) => {

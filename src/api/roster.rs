@@ -102,12 +102,10 @@ impl RosterApi {
             return Vec::new();
         }
         let weeks = roster::weeks_touched(&update.activities, &self.state.tz);
-        let affected: Vec<ScheduledActivity> = update
-            .agent_ids
-            .iter()
-            .flat_map(|agent| next.activities(agent).iter().cloned())
-            .collect();
-        let mut violations = roster::check_weeks(&*directory, &affected, &weeks, &self.state.tz, &self.state.labour_rules);
+        let affected: Vec<ScheduledActivity> =
+            update.agent_ids.iter().flat_map(|agent| next.activities(agent).iter().cloned()).collect();
+        let mut violations =
+            roster::check_weeks(&*directory, &affected, &weeks, &self.state.tz, &self.state.labour_rules);
         violations.extend(roster::changes_inside_final_window(
             book,
             update,
@@ -121,7 +119,13 @@ impl RosterApi {
     /// Stores a new roster version, applies it to the book and sends the
     /// changed agents' schedules to the engine. The caller holds the book
     /// lock.
-    async fn store(&self, book: &mut RosterBook, update: PeriodUpdate, comment: String, principal: &Principal) -> Result<u64, Status> {
+    async fn store(
+        &self,
+        book: &mut RosterBook,
+        update: PeriodUpdate,
+        comment: String,
+        principal: &Principal,
+    ) -> Result<u64, Status> {
         let mut next = book.clone();
         next.apply(&update).map_err(|e| Status::invalid_argument(e.to_string()))?;
 
@@ -147,7 +151,9 @@ impl RosterApi {
 
         let schedules = agent_ids.iter().map(|id| (id.clone(), book.activities(id).to_vec())).collect();
         if self.state.engine.send(EngineCommand::Schedules(schedules)).await.is_err() {
-            return Err(Status::unavailable("the engine is shutting down; the roster is stored and applies after a restart"));
+            return Err(Status::unavailable(
+                "the engine is shutting down; the roster is stored and applies after a restart",
+            ));
         }
         Ok(version)
     }
@@ -189,7 +195,10 @@ fn validate_agent(agent: &proto::Agent, field: &str) -> Result<Agent, Status> {
 
 #[tonic::async_trait]
 impl proto::roster_service_server::RosterService for RosterApi {
-    async fn put_agents(&self, request: Request<proto::PutAgentsRequest>) -> Result<Response<proto::PutAgentsResponse>, Status> {
+    async fn put_agents(
+        &self,
+        request: Request<proto::PutAgentsRequest>,
+    ) -> Result<Response<proto::PutAgentsResponse>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner], "change the agent directory")?;
         let request = request.into_inner();
@@ -219,11 +228,13 @@ impl proto::roster_service_server::RosterService for RosterApi {
                         )));
                     }
                     if let Some(owner) = current.resolve(platform_id)
-                        && owner != &agent.id && !agents.iter().any(|a| &a.id == owner) {
-                            return Err(Status::already_exists(format!(
-                                "platform id \"{platform_id}\" already belongs to agent \"{owner}\""
-                            )));
-                        }
+                        && owner != &agent.id
+                        && !agents.iter().any(|a| &a.id == owner)
+                    {
+                        return Err(Status::already_exists(format!(
+                            "platform id \"{platform_id}\" already belongs to agent \"{owner}\""
+                        )));
+                    }
                 }
             }
             let next = current.with(agents.iter().cloned());
@@ -242,12 +253,19 @@ impl proto::roster_service_server::RosterService for RosterApi {
         })?;
         self.state.directory.store(next);
         let ids = agents.into_iter().map(|a| a.id).collect();
-        self.state.engine.send(EngineCommand::AgentsChanged(ids)).await.map_err(|_| Status::unavailable("the engine is shutting down"))?;
+        self.state
+            .engine
+            .send(EngineCommand::AgentsChanged(ids))
+            .await
+            .map_err(|_| Status::unavailable("the engine is shutting down"))?;
         info!(stored, by = %principal.name, "agents stored");
         Ok(Response::new(proto::PutAgentsResponse { stored }))
     }
 
-    async fn list_agents(&self, request: Request<proto::ListAgentsRequest>) -> Result<Response<proto::ListAgentsResponse>, Status> {
+    async fn list_agents(
+        &self,
+        request: Request<proto::ListAgentsRequest>,
+    ) -> Result<Response<proto::ListAgentsResponse>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard], "list agents")?;
         let request = request.into_inner();
@@ -271,7 +289,10 @@ impl proto::roster_service_server::RosterService for RosterApi {
         Ok(Response::new(proto::ListAgentsResponse { agents }))
     }
 
-    async fn publish_roster(&self, request: Request<proto::PublishRosterRequest>) -> Result<Response<proto::PublishRosterResponse>, Status> {
+    async fn publish_roster(
+        &self,
+        request: Request<proto::PublishRosterRequest>,
+    ) -> Result<Response<proto::PublishRosterResponse>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner], "publish a roster")?;
         let request = request.into_inner();
@@ -283,7 +304,12 @@ impl proto::roster_service_server::RosterService for RosterApi {
         let protos: Vec<proto::Violation> = violations.iter().map(|v| violation_to_proto(v, locale)).collect();
         if request.reject_on_violation && !violations.is_empty() {
             info!(violations = violations.len(), by = %principal.name, "roster not published: violations found");
-            return Ok(Response::new(proto::PublishRosterResponse { version: 0, published: false, violations: protos, activities }));
+            return Ok(Response::new(proto::PublishRosterResponse {
+                version: 0,
+                published: false,
+                violations: protos,
+                activities,
+            }));
         }
 
         let version = self.store(&mut book, update, request.comment.clone(), &principal).await?;
@@ -291,7 +317,10 @@ impl proto::roster_service_server::RosterService for RosterApi {
         Ok(Response::new(proto::PublishRosterResponse { version, published: true, violations: protos, activities }))
     }
 
-    async fn check_roster(&self, request: Request<proto::PublishRosterRequest>) -> Result<Response<proto::CheckRosterResponse>, Status> {
+    async fn check_roster(
+        &self,
+        request: Request<proto::PublishRosterRequest>,
+    ) -> Result<Response<proto::CheckRosterResponse>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner, Role::Supervisor], "check a roster")?;
         let request = request.into_inner();
@@ -304,9 +333,15 @@ impl proto::roster_service_server::RosterService for RosterApi {
         }))
     }
 
-    async fn get_roster(&self, request: Request<proto::GetRosterRequest>) -> Result<Response<proto::GetRosterResponse>, Status> {
+    async fn get_roster(
+        &self,
+        request: Request<proto::GetRosterRequest>,
+    ) -> Result<Response<proto::GetRosterResponse>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
-        principal.require(&[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard, Role::Agent], "read the roster")?;
+        principal.require(
+            &[Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard, Role::Agent],
+            "read the roster",
+        )?;
         let request = request.into_inner();
         let start = timestamp_from_proto(request.period_start.as_ref(), "period_start")?;
         let end = timestamp_from_proto(request.period_end.as_ref(), "period_end")?;
@@ -337,7 +372,10 @@ impl proto::roster_service_server::RosterService for RosterApi {
         Ok(Response::new(proto::GetRosterResponse { version: book.version(), activities }))
     }
 
-    async fn swap_shifts(&self, request: Request<proto::SwapShiftsRequest>) -> Result<Response<proto::SwapShiftsResponse>, Status> {
+    async fn swap_shifts(
+        &self,
+        request: Request<proto::SwapShiftsRequest>,
+    ) -> Result<Response<proto::SwapShiftsResponse>, Status> {
         let principal = self.state.auth.authenticate(&request)?;
         principal.require(&[Role::Admin, Role::Planner, Role::Agent], "swap shifts")?;
         let request = request.into_inner();

@@ -21,7 +21,11 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Serves the API on `listener` until `shutdown` is cancelled; open streams
 /// end with UNAVAILABLE first.
-pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: CancellationToken) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ApiState>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<proto::floor_service_server::FloorServiceServer<FloorApi>>().await;
     health_reporter.set_serving::<proto::adherence_service_server::AdherenceServiceServer<AdherenceApi>>().await;

@@ -115,7 +115,10 @@ impl GrpcSourceHealth {
         }
         // Keep memory bounded: a source gone for a day is forgotten; it is
         // reported down already and comes back as new.
-        sources.retain(|_, e| e.streams > 0 || e.closed_at.is_none_or(|at| now.saturating_duration_since(at) < Duration::from_secs(86_400)));
+        sources.retain(|_, e| {
+            e.streams > 0
+                || e.closed_at.is_none_or(|at| now.saturating_duration_since(at) < Duration::from_secs(86_400))
+        });
         reports
     }
 

@@ -125,7 +125,8 @@ impl ApiState {
         if lang.trim().is_empty() {
             return Ok(self.locale);
         }
-        Locale::parse(lang).ok_or_else(|| Status::invalid_argument(format!("lang: \"{lang}\" is not supported; use \"nl\" or \"en\"")))
+        Locale::parse(lang)
+            .ok_or_else(|| Status::invalid_argument(format!("lang: \"{lang}\" is not supported; use \"nl\" or \"en\"")))
     }
 
     /// Parses a local date field; empty means today in the site zone.
@@ -133,9 +134,11 @@ impl ApiState {
         if value.trim().is_empty() {
             return Ok(None);
         }
-        value.trim().parse().map(Some).map_err(|e| {
-            Status::invalid_argument(format!("{field}: \"{value}\" is not a date ({e}); use YYYY-MM-DD"))
-        })
+        value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("{field}: \"{value}\" is not a date ({e}); use YYYY-MM-DD")))
     }
 }
 

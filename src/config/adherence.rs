@@ -48,8 +48,7 @@ impl AdherenceRule {
 
     /// Returns the activity name as config files write it.
     pub fn activity_name(&self) -> &'static str {
-        self.activity
-            .map_or(NOTHING_SCHEDULED, ActivityType::as_str)
+        self.activity.map_or(NOTHING_SCHEDULED, ActivityType::as_str)
     }
 }
 
@@ -66,9 +65,7 @@ impl AdherenceConfig {
 
 impl Default for AdherenceConfig {
     fn default() -> Self {
-        AdherenceConfig {
-            rules: default_rules(),
-        }
+        AdherenceConfig { rules: default_rules() }
     }
 }
 
@@ -79,23 +76,13 @@ pub fn default_rules() -> Vec<AdherenceRule> {
     use NotReadyReason as R;
     use StateGroup as G;
 
-    let handling_calls = [
-        G::Available,
-        G::Ringing,
-        G::OnCallInbound,
-        G::OnCallOutbound,
-        G::Held,
-        G::WrapUp,
-    ];
+    let handling_calls = [G::Available, G::Ringing, G::OnCallInbound, G::OnCallOutbound, G::Held, G::WrapUp];
     // A call that runs into a break, training or the end of the day is not
     // held against the agent.
     let finishing_call = [G::OnCallInbound, G::OnCallOutbound, G::Held, G::WrapUp];
     let every_not_ready = NotReadyReason::ALL.map(G::NotReady);
 
-    let rule = |activity,
-                in_adherence: &[StateGroup],
-                neutral: &[StateGroup],
-                threshold_seconds| AdherenceRule {
+    let rule = |activity, in_adherence: &[StateGroup], neutral: &[StateGroup], threshold_seconds| AdherenceRule {
         activity,
         in_adherence: in_adherence.to_vec(),
         neutral: neutral.to_vec(),
@@ -105,69 +92,30 @@ pub fn default_rules() -> Vec<AdherenceRule> {
     let break_in = [G::NotReady(R::Break), G::NotReady(R::Lunch), G::LoggedOut];
     // A laptop that sleeps during a break loses its registration, which tells
     // nothing about adherence to the break.
-    let break_neutral = [
-        G::Ringing,
-        G::OnCallInbound,
-        G::OnCallOutbound,
-        G::Held,
-        G::WrapUp,
-        G::Unreachable,
-    ];
+    let break_neutral = [G::Ringing, G::OnCallInbound, G::OnCallOutbound, G::Held, G::WrapUp, G::Unreachable];
 
     let mut team_day_in = vec![G::LoggedOut];
     team_day_in.extend(every_not_ready);
 
-    let nothing_neutral: Vec<StateGroup> = StateGroup::ALL
-        .into_iter()
-        .filter(|g| *g != G::LoggedOut)
-        .collect();
+    let nothing_neutral: Vec<StateGroup> = StateGroup::ALL.into_iter().filter(|g| *g != G::LoggedOut).collect();
 
     vec![
         rule(Some(ActivityType::PhoneDuty), &handling_calls, &[], 120),
         rule(Some(ActivityType::ExtraHours), &handling_calls, &[], 120),
         rule(Some(ActivityType::Break), &break_in, &break_neutral, 300),
         rule(Some(ActivityType::Lunch), &break_in, &break_neutral, 300),
-        rule(
-            Some(ActivityType::Training),
-            &[G::NotReady(R::Training), G::NotReady(R::Other)],
-            &finishing_call,
-            300,
-        ),
-        rule(
-            Some(ActivityType::Meeting),
-            &[G::NotReady(R::Meeting), G::NotReady(R::Other)],
-            &finishing_call,
-            300,
-        ),
-        rule(
-            Some(ActivityType::Coaching),
-            &[G::NotReady(R::Coaching), G::NotReady(R::Other)],
-            &finishing_call,
-            300,
-        ),
-        rule(
-            Some(ActivityType::TeamDay),
-            &team_day_in,
-            &[G::Unreachable],
-            600,
-        ),
-        rule(
-            Some(ActivityType::SentHome),
-            &[G::LoggedOut, G::Unreachable],
-            &finishing_call,
-            300,
-        ),
+        rule(Some(ActivityType::Training), &[G::NotReady(R::Training), G::NotReady(R::Other)], &finishing_call, 300),
+        rule(Some(ActivityType::Meeting), &[G::NotReady(R::Meeting), G::NotReady(R::Other)], &finishing_call, 300),
+        rule(Some(ActivityType::Coaching), &[G::NotReady(R::Coaching), G::NotReady(R::Other)], &finishing_call, 300),
+        rule(Some(ActivityType::TeamDay), &team_day_in, &[G::Unreachable], 600),
+        rule(Some(ActivityType::SentHome), &[G::LoggedOut, G::Unreachable], &finishing_call, 300),
         rule(None, &[G::LoggedOut], &nothing_neutral, 120),
     ]
 }
 
 /// Checks the configured rules and converts them; returns the built-in
 /// matrix when the section is absent.
-pub(crate) fn build_rules(
-    raw: Option<Vec<RawRule>>,
-    default_threshold: u64,
-    checker: &mut Checker,
-) -> AdherenceConfig {
+pub(crate) fn build_rules(raw: Option<Vec<RawRule>>, default_threshold: u64, checker: &mut Checker) -> AdherenceConfig {
     let Some(raw_rules) = raw else {
         return AdherenceConfig::default();
     };
@@ -237,18 +185,12 @@ pub(crate) fn build_rules(
 
 /// Returns `Some(activity)` for a valid name (`Some(None)` for "none"), or
 /// `None` after reporting a problem.
-fn parse_activity(
-    name: Option<&str>,
-    key: &str,
-    checker: &mut Checker,
-) -> Option<Option<ActivityType>> {
+fn parse_activity(name: Option<&str>, key: &str, checker: &mut Checker) -> Option<Option<ActivityType>> {
     let Some(name) = name else {
         checker.problem(
             key,
             "missing key \"activity\"",
-            format!(
-                "add activity = \"phone_duty\" (or another activity, or \"{NOTHING_SCHEDULED}\")"
-            ),
+            format!("add activity = \"phone_duty\" (or another activity, or \"{NOTHING_SCHEDULED}\")"),
         );
         return None;
     };
@@ -262,10 +204,7 @@ fn parse_activity(
             checker.problem(
                 &format!("{key}.activity"),
                 format!("unknown activity \"{name}\""),
-                format!(
-                    "use one of {}, or \"{NOTHING_SCHEDULED}\"",
-                    activity_names()
-                ),
+                format!("use one of {}, or \"{NOTHING_SCHEDULED}\"", activity_names()),
             );
             None
         }
@@ -325,11 +264,7 @@ mod tests {
     fn default_rules_keep_in_and_neutral_apart() {
         for rule in default_rules() {
             for group in &rule.neutral {
-                assert!(
-                    !rule.in_adherence.contains(group),
-                    "{} {group}",
-                    rule.activity_name()
-                );
+                assert!(!rule.in_adherence.contains(group), "{} {group}", rule.activity_name());
             }
         }
     }
@@ -337,9 +272,7 @@ mod tests {
     #[test]
     fn phone_duty_break_is_out_of_adherence() {
         let config = AdherenceConfig::default();
-        let rule = config
-            .rule_for(Some(ActivityType::PhoneDuty))
-            .expect("default has phone duty");
+        let rule = config.rule_for(Some(ActivityType::PhoneDuty)).expect("default has phone duty");
         let status = rule.status(StateGroup::NotReady(NotReadyReason::Break));
         assert_eq!(status, AdherenceStatus::OutOfAdherence);
     }
@@ -347,16 +280,8 @@ mod tests {
     #[test]
     fn call_running_into_lunch_is_neutral() {
         let config = AdherenceConfig::default();
-        let rule = config
-            .rule_for(Some(ActivityType::Lunch))
-            .expect("default has lunch");
-        assert_eq!(
-            rule.status(StateGroup::OnCallInbound),
-            AdherenceStatus::Neutral
-        );
-        assert_eq!(
-            rule.status(StateGroup::Available),
-            AdherenceStatus::OutOfAdherence
-        );
+        let rule = config.rule_for(Some(ActivityType::Lunch)).expect("default has lunch");
+        assert_eq!(rule.status(StateGroup::OnCallInbound), AdherenceStatus::Neutral);
+        assert_eq!(rule.status(StateGroup::Available), AdherenceStatus::OutOfAdherence);
     }
 }

@@ -56,14 +56,8 @@ pub fn hash_token(token: &str) -> String {
 // === impl Role ===
 
 impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Admin,
-        Role::Planner,
-        Role::Supervisor,
-        Role::Wallboard,
-        Role::Agent,
-        Role::Ingest,
-    ];
+    pub const ALL: [Role; 6] =
+        [Role::Admin, Role::Planner, Role::Supervisor, Role::Wallboard, Role::Agent, Role::Ingest];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,9 +71,7 @@ impl Role {
     }
 
     pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == name.trim())
+        Role::ALL.into_iter().find(|role| role.as_str() == name.trim())
     }
 
     fn needs_teams(self) -> bool {
@@ -102,10 +94,7 @@ impl fmt::Debug for ApiToken {
         f.debug_struct("ApiToken")
             .field("name", &self.name)
             .field("role", &self.role)
-            .field(
-                "sha256",
-                &format_args!("{}…", hex::encode(&self.sha256[..4])),
-            )
+            .field("sha256", &format_args!("{}…", hex::encode(&self.sha256[..4])))
             .field("teams", &self.teams)
             .field("agent_id", &self.agent_id)
             .finish()
@@ -118,9 +107,7 @@ impl AuthConfig {
     /// Returns the token entry whose hash matches `bearer`, if any.
     pub fn verify(&self, bearer: &str) -> Option<&ApiToken> {
         let presented: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
-        self.tokens
-            .iter()
-            .find(|token| constant_time_eq(&token.sha256, &presented))
+        self.tokens.iter().find(|token| constant_time_eq(&token.sha256, &presented))
     }
 }
 
@@ -199,20 +186,12 @@ pub(crate) fn build_auth(raw_tokens: Vec<RawToken>, checker: &mut Checker) -> Au
 fn parse_role(role: Option<&str>, key: &str, checker: &mut Checker) -> Option<Role> {
     let names = Role::ALL.map(Role::as_str).join(", ");
     let Some(text) = role else {
-        checker.problem(
-            &format!("{key}.role"),
-            "missing key \"role\"",
-            format!("add role = one of {names}"),
-        );
+        checker.problem(&format!("{key}.role"), "missing key \"role\"", format!("add role = one of {names}"));
         return None;
     };
     let role = Role::parse(text);
     if role.is_none() {
-        checker.problem(
-            &format!("{key}.role"),
-            format!("unknown role \"{text}\""),
-            format!("use one of {names}"),
-        );
+        checker.problem(&format!("{key}.role"), format!("unknown role \"{text}\""), format!("use one of {names}"));
     }
     role
 }
@@ -231,10 +210,7 @@ fn parse_hash(hash: Option<&str>, key: &str, checker: &mut Checker) -> Option<[u
         // Never echo the value: someone may have pasted the token itself.
         checker.problem(
             &format!("{key}.sha256"),
-            format!(
-                "not a hex SHA-256 ({} characters, expected 64 hex digits)",
-                text.chars().count()
-            ),
+            format!("not a hex SHA-256 ({} characters, expected 64 hex digits)", text.chars().count()),
             fix,
         );
         return None;
@@ -250,11 +226,7 @@ fn check_scope(role: Option<Role>, raw: &RawToken, key: &str, checker: &mut Chec
 
     for (index, team) in raw.teams.iter().enumerate() {
         if team.trim().is_empty() {
-            checker.problem(
-                &format!("{key}.teams[{index}]"),
-                "empty team name",
-                "remove the entry or name the team",
-            );
+            checker.problem(&format!("{key}.teams[{index}]"), "empty team name", "remove the entry or name the team");
         }
     }
 
@@ -296,42 +268,24 @@ mod tests {
     #[test]
     fn hash_token_is_hex_sha256() {
         // SHA-256 of the empty string, a published test vector.
-        assert_eq!(
-            hash_token(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(hash_token(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]
     fn verify_matches_only_the_hashed_token() {
         let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(hash_token("s3cret-example"), &mut sha256)
-            .expect("hash_token returns 64 hex digits");
+        hex::decode_to_slice(hash_token("s3cret-example"), &mut sha256).expect("hash_token returns 64 hex digits");
         let auth = AuthConfig {
-            tokens: vec![ApiToken {
-                name: "ops".into(),
-                role: Role::Admin,
-                sha256,
-                teams: vec![],
-                agent_id: None,
-            }],
+            tokens: vec![ApiToken { name: "ops".into(), role: Role::Admin, sha256, teams: vec![], agent_id: None }],
         };
-        assert_eq!(
-            auth.verify("s3cret-example").map(|t| t.name.as_str()),
-            Some("ops")
-        );
+        assert_eq!(auth.verify("s3cret-example").map(|t| t.name.as_str()), Some("ops"));
         assert!(auth.verify("s3cret-exampl").is_none());
     }
 
     #[test]
     fn debug_hides_most_of_the_hash() {
-        let token = ApiToken {
-            name: "ops".into(),
-            role: Role::Admin,
-            sha256: [0xab; 32],
-            teams: vec![],
-            agent_id: None,
-        };
+        let token =
+            ApiToken { name: "ops".into(), role: Role::Admin, sha256: [0xab; 32], teams: vec![], agent_id: None };
         let debug_output = format!("{token:?}");
         assert!(debug_output.contains("abababab…"), "{debug_output}");
         assert!(!debug_output.contains(&"ab".repeat(5)), "{debug_output}");

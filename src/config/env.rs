@@ -123,10 +123,7 @@ impl Env {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Env {
-        let vars = iter
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+        let vars = iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         Env { vars }
     }
 }
@@ -135,27 +132,15 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
 
 impl Override {
     const fn text(section: &'static str, key: &'static str) -> Override {
-        Override {
-            section,
-            key,
-            kind: ValueKind::Text,
-        }
+        Override { section, key, kind: ValueKind::Text }
     }
 
     const fn integer(section: &'static str, key: &'static str) -> Override {
-        Override {
-            section,
-            key,
-            kind: ValueKind::Integer,
-        }
+        Override { section, key, kind: ValueKind::Integer }
     }
 
     const fn number(section: &'static str, key: &'static str) -> Override {
-        Override {
-            section,
-            key,
-            kind: ValueKind::Number,
-        }
+        Override { section, key, kind: ValueKind::Number }
     }
 
     /// Returns the variable name: `FLOORWATCH_`, the section path with `.`
@@ -173,17 +158,9 @@ impl Override {
     fn to_value(self, text: &str) -> Result<Value, (String, String)> {
         match self.kind {
             ValueKind::Text => Ok(Value::String(text.to_owned())),
-            ValueKind::Integer => match text
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .and_then(|n| i64::try_from(n).ok())
-            {
+            ValueKind::Integer => match text.trim().parse::<u64>().ok().and_then(|n| i64::try_from(n).ok()) {
                 Some(n) => Ok(Value::Integer(n)),
-                None => Err((
-                    "is not a whole number of 0 or more".into(),
-                    "a whole number such as 30".into(),
-                )),
+                None => Err(("is not a whole number of 0 or more".into(), "a whole number such as 30".into())),
             },
             ValueKind::Number => match text.trim().parse::<f64>() {
                 Ok(n) if n.is_finite() => Ok(Value::Float(n)),
@@ -228,9 +205,7 @@ pub(crate) fn apply_overrides(doc: &mut Table, env: &Env, checker: &mut Checker)
 fn section_table_mut<'a>(doc: &'a mut Table, path: &str) -> Option<&'a mut Table> {
     let mut table = doc;
     for part in path.split('.') {
-        let entry = table
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = table.entry(part.to_owned()).or_insert_with(|| Value::Table(Table::new()));
         table = entry.as_table_mut()?;
     }
     Some(table)
@@ -246,10 +221,7 @@ mod tests {
         assert_eq!(grpc.variable(), "FLOORWATCH_LISTEN_GRPC");
 
         let nested = Override::number("roster.labour_rules", "max_block_hours");
-        assert_eq!(
-            nested.variable(),
-            "FLOORWATCH_ROSTER_LABOUR_RULES_MAX_BLOCK_HOURS"
-        );
+        assert_eq!(nested.variable(), "FLOORWATCH_ROSTER_LABOUR_RULES_MAX_BLOCK_HOURS");
     }
 
     #[test]

@@ -200,9 +200,7 @@ impl Config {
     /// Parses and validates `text` without environment overrides; relative
     /// paths are resolved against the directory part of `name`.
     pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigErrors> {
-        let base_dir = Path::new(name)
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty());
+        let base_dir = Path::new(name).parent().filter(|dir| !dir.as_os_str().is_empty());
         let base_dir = base_dir.unwrap_or(Path::new("."));
         let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
         Config::from_str_with(text, name, &base_dir, &Env::empty())
@@ -210,18 +208,11 @@ impl Config {
 
     /// Parses `text`, applies the overrides in `env` and validates; relative
     /// paths in the text are resolved against `base_dir`.
-    pub fn from_str_with(
-        text: &str,
-        name: &str,
-        base_dir: &Path,
-        env: &Env,
-    ) -> Result<Config, ConfigErrors> {
+    pub fn from_str_with(text: &str, name: &str, base_dir: &Path, env: &Env) -> Result<Config, ConfigErrors> {
         let mut checker = parse::Checker::new(name);
 
         let Some(mut doc) = parse::parse_document(text, &mut checker) else {
-            return Err(ConfigErrors {
-                problems: checker.problems,
-            });
+            return Err(ConfigErrors { problems: checker.problems });
         };
         env::apply_overrides(&mut doc, env, &mut checker);
         for variable in env.unknown_overrides() {
@@ -236,14 +227,9 @@ impl Config {
         let config = validate::build(raw, name, base_dir, env, &mut checker);
         checker.sort_problems();
         if checker.problems.is_empty() {
-            Ok(Config {
-                warnings: checker.warnings,
-                ..config
-            })
+            Ok(Config { warnings: checker.warnings, ..config })
         } else {
-            Err(ConfigErrors {
-                problems: checker.problems,
-            })
+            Err(ConfigErrors { problems: checker.problems })
         }
     }
 
@@ -308,9 +294,7 @@ impl StateCodes {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, StateGroup)> {
-        self.codes
-            .iter()
-            .map(|(code, group)| (code.as_str(), *group))
+        self.codes.iter().map(|(code, group)| (code.as_str(), *group))
     }
 }
 
@@ -339,12 +323,7 @@ impl Default for StateCodes {
             ("Away", G::NotReady(R::Other)),
             ("LoggedOut", G::LoggedOut),
         ];
-        StateCodes::new(
-            codes
-                .into_iter()
-                .map(|(code, group)| (code.to_owned(), group))
-                .collect(),
-        )
+        StateCodes::new(codes.into_iter().map(|(code, group)| (code.to_owned(), group)).collect())
     }
 }
 
@@ -394,28 +373,15 @@ impl Config {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let zone = self.site.time_zone.iana_name().unwrap_or("(unnamed zone)");
-        let _ = writeln!(
-            out,
-            "  site: {} ({zone}, {})",
-            self.site.name,
-            self.site.locale.as_str()
-        );
+        let _ = writeln!(out, "  site: {} ({zone}, {})", self.site.name, self.site.locale.as_str());
 
-        let websocket = self
-            .listen
-            .websocket
-            .map_or("disabled".to_owned(), |addr| addr.to_string());
-        let _ = writeln!(
-            out,
-            "  listen: grpc {}, websocket {websocket}, admin {}",
-            self.listen.grpc, self.listen.admin
-        );
+        let websocket = self.listen.websocket.map_or("disabled".to_owned(), |addr| addr.to_string());
+        let _ =
+            writeln!(out, "  listen: grpc {}, websocket {websocket}, admin {}", self.listen.grpc, self.listen.admin);
         let _ = writeln!(out, "  journal: {}", self.storage.journal_path().display());
 
-        let file_or_none = |path: &Option<PathBuf>| {
-            path.as_ref()
-                .map_or("none".to_owned(), |p| p.display().to_string())
-        };
+        let file_or_none =
+            |path: &Option<PathBuf>| path.as_ref().map_or("none".to_owned(), |p| p.display().to_string());
         let _ = writeln!(
             out,
             "  roster: agents file {}, roster file {}",

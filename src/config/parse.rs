@@ -144,12 +144,7 @@ const SECTIONS: [&str; 11] = [
 
 impl Checker {
     pub(crate) fn new(file: &str) -> Checker {
-        Checker {
-            file: file.to_owned(),
-            overrides: BTreeMap::new(),
-            problems: Vec::new(),
-            warnings: Vec::new(),
-        }
+        Checker { file: file.to_owned(), overrides: BTreeMap::new(), problems: Vec::new(), warnings: Vec::new() }
     }
 
     pub(crate) fn record_override(&mut self, key: &str, variable: &str) {
@@ -170,34 +165,19 @@ impl Checker {
         }
     }
 
-    pub(crate) fn problem(
-        &mut self,
-        key: &str,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
+    pub(crate) fn problem(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
         let problem = ConfigProblem::new(self.origin(key), key, message, fix);
         self.problems.push(problem);
     }
 
-    pub(crate) fn warning(
-        &mut self,
-        key: &str,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
+    pub(crate) fn warning(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
         let warning = ConfigProblem::new(self.origin(key), key, message, fix);
         self.warnings.push(warning);
     }
 
     /// Records a finding about an environment variable itself rather than
     /// about a key.
-    pub(crate) fn environment_warning(
-        &mut self,
-        variable: &str,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
+    pub(crate) fn environment_warning(&mut self, variable: &str, message: impl Into<String>, fix: impl Into<String>) {
         let warning = ConfigProblem::new("environment", variable, message, fix);
         self.warnings.push(warning);
     }
@@ -207,10 +187,7 @@ impl Checker {
     pub(crate) fn sort_problems(&mut self) {
         let rank = |problem: &ConfigProblem| {
             let section = problem.key.split(['.', '[']).next().unwrap_or_default();
-            SECTIONS
-                .iter()
-                .position(|s| *s == section)
-                .unwrap_or(SECTIONS.len())
+            SECTIONS.iter().position(|s| *s == section).unwrap_or(SECTIONS.len())
         };
         self.problems.sort_by_key(rank);
     }
@@ -317,10 +294,7 @@ impl RawConfig {
                 checker.problem(
                     name,
                     format!("unknown section \"{name}\""),
-                    format!(
-                        "remove it or correct its spelling; sections are {}",
-                        SECTIONS.join(", ")
-                    ),
+                    format!("remove it or correct its spelling; sections are {}", SECTIONS.join(", ")),
                 );
                 continue;
             }
@@ -391,31 +365,19 @@ impl RawConfig {
 
 impl Default for RawSite {
     fn default() -> Self {
-        RawSite {
-            name: "floorwatch".into(),
-            time_zone: "Europe/Amsterdam".into(),
-            locale: "nl".into(),
-        }
+        RawSite { name: "floorwatch".into(), time_zone: "Europe/Amsterdam".into(), locale: "nl".into() }
     }
 }
 
 impl Default for RawListen {
     fn default() -> Self {
-        RawListen {
-            grpc: "127.0.0.1:50051".into(),
-            websocket: String::new(),
-            admin: "127.0.0.1:9464".into(),
-        }
+        RawListen { grpc: "127.0.0.1:50051".into(), websocket: String::new(), admin: "127.0.0.1:9464".into() }
     }
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
-        RawStorage {
-            state_dir: "/var/lib/floorwatch".into(),
-            journal_batch_max: 4096,
-            journal_batch_delay_ms: 2,
-        }
+        RawStorage { state_dir: "/var/lib/floorwatch".into(), journal_batch_max: 4096, journal_batch_delay_ms: 2 }
     }
 }
 
@@ -432,22 +394,13 @@ impl Default for RawWebSocket {
 
 impl Default for RawClient {
     fn default() -> Self {
-        RawClient {
-            name: None,
-            url: None,
-            auth_header_env: None,
-            initial_backoff_ms: 500,
-            max_backoff_ms: 30_000,
-        }
+        RawClient { name: None, url: None, auth_header_env: None, initial_backoff_ms: 500, max_backoff_ms: 30_000 }
     }
 }
 
 impl Default for RawTelemetry {
     fn default() -> Self {
-        RawTelemetry {
-            log_format: "text".into(),
-            log_filter: "info".into(),
-        }
+        RawTelemetry { log_format: "text".into(), log_filter: "info".into() }
     }
 }
 
@@ -482,11 +435,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 /// Returns the value of `key` and a copy of `table` without it.
@@ -500,9 +449,7 @@ fn report_unknown_keys(rest: &Table, section: &str, only_key: &str, checker: &mu
     for key in rest.keys() {
         checker.problem(
             &format!("{section}.{key}"),
-            format!(
-                "unknown key \"{key}\"; [{section}] holds only [[{section}.{only_key}]] entries"
-            ),
+            format!("unknown key \"{key}\"; [{section}] holds only [[{section}.{only_key}]] entries"),
             "remove the key or correct its spelling",
         );
     }
@@ -528,15 +475,8 @@ fn read_state_codes(table: &Table, checker: &mut Checker) -> BTreeMap<String, St
 /// Returns a key as it must be written in a dotted path: bare when it is
 /// made of letters, digits, `_` and `-`, else in double quotes.
 pub(crate) fn quote_key(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("\"{key}\"")
-    }
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { key.to_owned() } else { format!("\"{key}\"") }
 }
 
 #[cfg(test)]

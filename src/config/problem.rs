@@ -37,12 +37,7 @@ impl ConfigProblem {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> ConfigProblem {
-        ConfigProblem {
-            file: file.into(),
-            key: key.into(),
-            message: message.into(),
-            fix: fix.into(),
-        }
+        ConfigProblem { file: file.into(), key: key.into(), message: message.into(), fix: fix.into() }
     }
 }
 
@@ -99,9 +94,6 @@ mod tests {
     #[test]
     fn problem_display_without_key() {
         let problem = ConfigProblem::new("x.toml", "", "file not found", "create it");
-        assert_eq!(
-            problem.to_string(),
-            "x.toml: file not found; fix: create it"
-        );
+        assert_eq!(problem.to_string(), "x.toml: file not found; fix: create it");
     }
 }

@@ -19,12 +19,10 @@ use crate::telemetry::LogFormat;
 use super::adherence::{build_rules, state_group_names};
 use super::auth::build_auth;
 use super::env::Env;
-use super::parse::{
-    Checker, RawClient, RawConfig, RawListen, RawSite, RawStorage, RawTelemetry, quote_key,
-};
+use super::parse::{Checker, RawClient, RawConfig, RawListen, RawSite, RawStorage, RawTelemetry, quote_key};
 use super::{
-    Config, EngineConfig, LimitsConfig, ListenConfig, RosterConfig, SiteConfig, StateCodes,
-    StorageConfig, TelemetryConfig, WebSocketClientConfig, WebSocketConfig,
+    Config, EngineConfig, LimitsConfig, ListenConfig, RosterConfig, SiteConfig, StateCodes, StorageConfig,
+    TelemetryConfig, WebSocketClientConfig, WebSocketConfig,
 };
 
 /// Resolves relative paths: against the config file's directory for values
@@ -40,13 +38,7 @@ const MIN_WEBSOCKET_MESSAGE_BYTES: usize = 1024;
 const MAX_JOURNAL_BATCH_DELAY_MS: u64 = 1000;
 
 /// Builds the typed config from the raw sections, reporting every problem.
-pub(crate) fn build(
-    raw: RawConfig,
-    name: &str,
-    base_dir: &Path,
-    env: &Env,
-    checker: &mut Checker,
-) -> Config {
+pub(crate) fn build(raw: RawConfig, name: &str, base_dir: &Path, env: &Env, checker: &mut Checker) -> Config {
     let paths = PathResolver { base_dir };
 
     let site = build_site(raw.site, checker);
@@ -54,28 +46,14 @@ pub(crate) fn build(
     let storage = build_storage(raw.storage, &paths, checker);
 
     let roster = RosterConfig {
-        agents_file: input_file(
-            &raw.roster.agents_file,
-            "roster.agents_file",
-            &paths,
-            checker,
-        ),
-        roster_file: input_file(
-            &raw.roster.roster_file,
-            "roster.roster_file",
-            &paths,
-            checker,
-        ),
+        agents_file: input_file(&raw.roster.agents_file, "roster.agents_file", &paths, checker),
+        roster_file: input_file(&raw.roster.roster_file, "roster.roster_file", &paths, checker),
         labour_rules: check_labour_rules(raw.labour_rules, checker),
     };
 
     check_engine(&raw.engine, checker);
     let state_codes = build_state_codes(raw.state_codes, checker);
-    let adherence = build_rules(
-        raw.adherence_rules,
-        raw.engine.default_alarm_threshold_seconds,
-        checker,
-    );
+    let adherence = build_rules(raw.adherence_rules, raw.engine.default_alarm_threshold_seconds, checker);
     let auth = build_auth(raw.tokens, checker);
     let websocket = build_websocket(raw.websocket, raw.websocket_clients, env, checker);
     check_limits(&raw.limits, checker);
@@ -100,11 +78,7 @@ pub(crate) fn build(
 
 fn build_site(raw: RawSite, checker: &mut Checker) -> SiteConfig {
     if raw.name.trim().is_empty() {
-        checker.problem(
-            "site.name",
-            "empty site name",
-            "set name to the contact center's name",
-        );
+        checker.problem("site.name", "empty site name", "set name to the contact center's name");
     }
 
     let time_zone = match TimeZone::get(raw.time_zone.trim()) {
@@ -128,11 +102,7 @@ fn build_site(raw: RawSite, checker: &mut Checker) -> SiteConfig {
         Locale::default()
     });
 
-    SiteConfig {
-        name: raw.name.trim().to_owned(),
-        time_zone,
-        locale,
-    }
+    SiteConfig { name: raw.name.trim().to_owned(), time_zone, locale }
 }
 
 fn build_listen(raw: RawListen, checker: &mut Checker) -> ListenConfig {
@@ -154,19 +124,11 @@ fn build_listen(raw: RawListen, checker: &mut Checker) -> ListenConfig {
             continue;
         }
         if let Some((other, _)) = bound[..i].iter().find(|(_, earlier)| earlier == addr) {
-            checker.problem(
-                key,
-                format!("address {addr} is also used by {other}"),
-                "give every listener its own port",
-            );
+            checker.problem(key, format!("address {addr} is also used by {other}"), "give every listener its own port");
         }
     }
 
-    ListenConfig {
-        grpc,
-        websocket,
-        admin,
-    }
+    ListenConfig { grpc, websocket, admin }
 }
 
 fn socket_addr(text: &str, key: &str, checker: &mut Checker) -> Option<SocketAddr> {
@@ -181,11 +143,7 @@ fn socket_addr(text: &str, key: &str, checker: &mut Checker) -> Option<SocketAdd
     parsed.ok()
 }
 
-fn build_storage(
-    raw: RawStorage,
-    paths: &PathResolver<'_>,
-    checker: &mut Checker,
-) -> StorageConfig {
+fn build_storage(raw: RawStorage, paths: &PathResolver<'_>, checker: &mut Checker) -> StorageConfig {
     let key = "storage.state_dir";
     let state_dir = if raw.state_dir.trim().is_empty() {
         checker.problem(
@@ -205,19 +163,11 @@ fn build_storage(
         );
     }
 
-    at_least(
-        checker,
-        "storage.journal_batch_max",
-        raw.journal_batch_max as u64,
-        1,
-    );
+    at_least(checker, "storage.journal_batch_max", raw.journal_batch_max as u64, 1);
     if raw.journal_batch_delay_ms > MAX_JOURNAL_BATCH_DELAY_MS {
         checker.problem(
             "storage.journal_batch_delay_ms",
-            format!(
-                "{} ms is more than the maximum {MAX_JOURNAL_BATCH_DELAY_MS} ms",
-                raw.journal_batch_delay_ms
-            ),
+            format!("{} ms is more than the maximum {MAX_JOURNAL_BATCH_DELAY_MS} ms", raw.journal_batch_delay_ms),
             "use a few milliseconds; every event waits this long at most before its commit",
         );
     }
@@ -231,22 +181,14 @@ fn build_storage(
 
 /// Resolves an optional input file and checks that it exists and has a
 /// supported extension. An empty value means no file.
-fn input_file(
-    text: &str,
-    key: &str,
-    paths: &PathResolver<'_>,
-    checker: &mut Checker,
-) -> Option<PathBuf> {
+fn input_file(text: &str, key: &str, paths: &PathResolver<'_>, checker: &mut Checker) -> Option<PathBuf> {
     let text = text.trim();
     if text.is_empty() {
         return None;
     }
     let path = paths.resolve(text, key, checker);
 
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(extension.as_deref(), Some("csv" | "json")) {
         checker.problem(
             key,
@@ -295,10 +237,7 @@ fn check_labour_rules(rules: LabourRules, checker: &mut Checker) -> LabourRules 
     if rules.max_block_hours > rules.max_day_hours {
         checker.problem(
             &key("max_block_hours"),
-            format!(
-                "block maximum {} h is more than day maximum {} h",
-                rules.max_block_hours, rules.max_day_hours
-            ),
+            format!("block maximum {} h is more than day maximum {} h", rules.max_block_hours, rules.max_day_hours),
             "make max_block_hours at most max_day_hours",
         );
     }
@@ -306,18 +245,8 @@ fn check_labour_rules(rules: LabourRules, checker: &mut Checker) -> LabourRules 
 }
 
 fn check_engine(engine: &EngineConfig, checker: &mut Checker) {
-    at_least(
-        checker,
-        "engine.history_limit_per_agent_day",
-        engine.history_limit_per_agent_day as u64,
-        1,
-    );
-    at_least(
-        checker,
-        "engine.source_silence_seconds",
-        engine.source_silence_seconds,
-        1,
-    );
+    at_least(checker, "engine.history_limit_per_agent_day", engine.history_limit_per_agent_day as u64, 1);
+    at_least(checker, "engine.source_silence_seconds", engine.source_silence_seconds, 1);
 }
 
 fn build_state_codes(raw: Option<BTreeMap<String, String>>, checker: &mut Checker) -> StateCodes {
@@ -329,11 +258,7 @@ fn build_state_codes(raw: Option<BTreeMap<String, String>>, checker: &mut Checke
     for (code, name) in raw {
         let key = format!("state_codes.{}", quote_key(&code));
         if code.trim().is_empty() {
-            checker.problem(
-                &key,
-                "empty state code",
-                "remove the entry or write the platform's code",
-            );
+            checker.problem(&key, "empty state code", "remove the entry or write the platform's code");
             continue;
         }
         match StateGroup::parse(name.trim()) {
@@ -363,24 +288,9 @@ fn build_websocket(
     env: &Env,
     checker: &mut Checker,
 ) -> WebSocketConfig {
-    at_least(
-        checker,
-        "websocket.max_message_bytes",
-        raw.max_message_bytes as u64,
-        MIN_WEBSOCKET_MESSAGE_BYTES as u64,
-    );
-    at_least(
-        checker,
-        "websocket.max_connections",
-        raw.max_connections as u64,
-        1,
-    );
-    at_least(
-        checker,
-        "websocket.silence_timeout_seconds",
-        raw.silence_timeout_seconds,
-        1,
-    );
+    at_least(checker, "websocket.max_message_bytes", raw.max_message_bytes as u64, MIN_WEBSOCKET_MESSAGE_BYTES as u64);
+    at_least(checker, "websocket.max_connections", raw.max_connections as u64, 1);
+    at_least(checker, "websocket.silence_timeout_seconds", raw.silence_timeout_seconds, 1);
 
     let mut clients = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -408,12 +318,7 @@ fn build_client(
 ) -> Option<WebSocketClientConfig> {
     let key = format!("websocket.client[{index}]");
 
-    let name = raw
-        .name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
+    let name = raw.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
     if name.is_empty() {
         checker.problem(
             &format!("{key}.name"),
@@ -428,31 +333,18 @@ fn build_client(
         );
     }
 
-    let url = raw
-        .url
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
+    let url = raw.url.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let url_ok = check_ws_url(&url, &format!("{key}.url"), checker);
 
     if let Some(variable) = &raw.auth_header_env {
         check_auth_header_env(variable, &format!("{key}.auth_header_env"), env, checker);
     }
 
-    at_least(
-        checker,
-        &format!("{key}.initial_backoff_ms"),
-        raw.initial_backoff_ms,
-        1,
-    );
+    at_least(checker, &format!("{key}.initial_backoff_ms"), raw.initial_backoff_ms, 1);
     if raw.max_backoff_ms < raw.initial_backoff_ms {
         checker.problem(
             &format!("{key}.max_backoff_ms"),
-            format!(
-                "max_backoff_ms {} is less than initial_backoff_ms {}",
-                raw.max_backoff_ms, raw.initial_backoff_ms
-            ),
+            format!("max_backoff_ms {} is less than initial_backoff_ms {}", raw.max_backoff_ms, raw.initial_backoff_ms),
             "make max_backoff_ms at least initial_backoff_ms",
         );
     }
@@ -476,10 +368,7 @@ fn check_ws_url(url: &str, key: &str, checker: &mut Checker) -> bool {
         return false;
     }
     let valid = match url.parse::<http::Uri>() {
-        Ok(uri) => {
-            matches!(uri.scheme_str(), Some("ws" | "wss"))
-                && uri.host().is_some_and(|h| !h.is_empty())
-        }
+        Ok(uri) => matches!(uri.scheme_str(), Some("ws" | "wss")) && uri.host().is_some_and(|h| !h.is_empty()),
         Err(_) => false,
     };
     if !valid {
@@ -491,9 +380,7 @@ fn check_ws_url(url: &str, key: &str, checker: &mut Checker) -> bool {
 fn check_auth_header_env(variable: &str, key: &str, env: &Env, checker: &mut Checker) {
     let well_formed = !variable.is_empty()
         && !variable.starts_with(|c: char| c.is_ascii_digit())
-        && variable
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !well_formed {
         checker.problem(
             key,
@@ -545,20 +432,13 @@ fn build_telemetry(raw: RawTelemetry, checker: &mut Checker) -> TelemetryConfig 
         );
     }
 
-    TelemetryConfig {
-        log_format,
-        log_filter: raw.log_filter,
-    }
+    TelemetryConfig { log_format, log_filter: raw.log_filter }
 }
 
 /// Reports `key` when `value` is below `min`.
 fn at_least(checker: &mut Checker, key: &str, value: u64, min: u64) {
     if value < min {
-        checker.problem(
-            key,
-            format!("{value} is less than the minimum {min}"),
-            format!("use {min} or more"),
-        );
+        checker.problem(key, format!("{value} is less than the minimum {min}"), format!("use {min} or more"));
     }
 }
 

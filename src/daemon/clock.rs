@@ -11,7 +11,11 @@ pub enum Clock {
     Real,
     /// Virtual time that starts at `origin` when the daemon starts and runs
     /// `speed` times faster than real time.
-    Scaled { started: Instant, origin: Timestamp, speed: f64 },
+    Scaled {
+        started: Instant,
+        origin: Timestamp,
+        speed: f64,
+    },
 }
 
 // === impl Clock ===

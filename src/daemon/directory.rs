@@ -71,10 +71,7 @@ impl Directory {
 
     /// Returns a new directory with `agents` added or replaced.
     pub fn with(&self, agents: impl IntoIterator<Item = Agent>) -> Directory {
-        let mut next = Directory {
-            agents: self.agents.clone(),
-            by_platform_id: self.by_platform_id.clone(),
-        };
+        let mut next = Directory { agents: self.agents.clone(), by_platform_id: self.by_platform_id.clone() };
         for agent in agents {
             next.insert(agent);
         }

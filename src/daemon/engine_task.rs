@@ -6,12 +6,12 @@
 //! [`EngineHandle`].
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use jiff::civil::Date;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -28,20 +28,8 @@ use crate::telemetry;
 /// A committed input, in journal order.
 #[derive(Debug, Clone)]
 pub enum EngineInput {
-    Event {
-        seq: u64,
-        agent_id: AgentId,
-        source: String,
-        effective: Timestamp,
-        received: Timestamp,
-        kind: EventKind,
-    },
-    SourceHealth {
-        seq: u64,
-        source: String,
-        healthy: bool,
-        at: Timestamp,
-    },
+    Event { seq: u64, agent_id: AgentId, source: String, effective: Timestamp, received: Timestamp, kind: EventKind },
+    SourceHealth { seq: u64, source: String, healthy: bool, at: Timestamp },
 }
 
 /// Figures of several agents for one day: the date, the instant they run
@@ -56,9 +44,20 @@ pub enum EngineCommand {
     AgentsChanged(Vec<AgentId>),
     /// Replaces the schedules of these agents.
     Schedules(Vec<(AgentId, Vec<ScheduledActivity>)>),
-    Exceptions { agent_id: AgentId, periods: Vec<(Timestamp, Timestamp)> },
-    AgentDay { agent_id: AgentId, date: Option<Date>, reply: oneshot::Sender<Option<(Date, Timestamp, DayFigures)>> },
-    TeamDay { agent_ids: Vec<AgentId>, date: Option<Date>, reply: oneshot::Sender<TeamDayFigures> },
+    Exceptions {
+        agent_id: AgentId,
+        periods: Vec<(Timestamp, Timestamp)>,
+    },
+    AgentDay {
+        agent_id: AgentId,
+        date: Option<Date>,
+        reply: oneshot::Sender<Option<(Date, Timestamp, DayFigures)>>,
+    },
+    TeamDay {
+        agent_ids: Vec<AgentId>,
+        date: Option<Date>,
+        reply: oneshot::Sender<TeamDayFigures>,
+    },
 }
 
 /// Cloneable handle to the engine task.
@@ -84,17 +83,17 @@ impl EngineHandle {
         self.tx.send(command).await.map_err(|_| EngineGone)
     }
 
-    pub async fn agent_day(&self, agent_id: &str, date: Option<Date>) -> Result<Option<(Date, Timestamp, DayFigures)>, EngineGone> {
+    pub async fn agent_day(
+        &self,
+        agent_id: &str,
+        date: Option<Date>,
+    ) -> Result<Option<(Date, Timestamp, DayFigures)>, EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.send(EngineCommand::AgentDay { agent_id: agent_id.to_string(), date, reply }).await?;
         answer.await.map_err(|_| EngineGone)
     }
 
-    pub async fn team_day(
-        &self,
-        agent_ids: Vec<AgentId>,
-        date: Option<Date>,
-    ) -> Result<TeamDayFigures, EngineGone> {
+    pub async fn team_day(&self, agent_ids: Vec<AgentId>, date: Option<Date>) -> Result<TeamDayFigures, EngineGone> {
         let (reply, answer) = oneshot::channel();
         self.send(EngineCommand::TeamDay { agent_ids, date, reply }).await?;
         answer.await.map_err(|_| EngineGone)
@@ -142,7 +141,12 @@ struct EngineTask {
 // === impl EngineTask ===
 
 impl EngineTask {
-    async fn run(mut self, mut rx: mpsc::Receiver<EngineCommand>, config: EngineTaskConfig, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<EngineCommand>,
+        config: EngineTaskConfig,
+        shutdown: CancellationToken,
+    ) {
         info!(agents = self.engine.agent_count(), "engine task started");
         let mut tick = tokio::time::interval(config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -186,9 +190,10 @@ impl EngineTask {
         let tz = self.engine.time_zone().clone();
         let today = local_date(now.as_millisecond(), &tz);
         if let Ok(yesterday) = today.yesterday()
-            && let Ok(from) = Timestamp::from_millisecond(day_start_ms(yesterday, &tz)) {
-                self.engine.retain_from(from);
-            }
+            && let Ok(from) = Timestamp::from_millisecond(day_start_ms(yesterday, &tz))
+        {
+            self.engine.retain_from(from);
+        }
     }
 
     fn handle(&mut self, command: EngineCommand) {
@@ -226,10 +231,8 @@ impl EngineTask {
                 self.engine.advance(self.clock.now());
                 let now = self.engine.now();
                 let date = date.unwrap_or_else(|| local_date(now.as_millisecond(), self.engine.time_zone()));
-                let figures = agent_ids
-                    .into_iter()
-                    .filter_map(|id| self.engine.agent_day(&id, date).map(|f| (id, f)))
-                    .collect();
+                let figures =
+                    agent_ids.into_iter().filter_map(|id| self.engine.agent_day(&id, date).map(|f| (id, f))).collect();
                 let _ = reply.send((date, now, figures));
             }
         }
@@ -328,7 +331,8 @@ impl EngineTask {
         for agent_id in self.engine.agent_ids() {
             let Some(snapshot) = self.engine.snapshot(agent_id) else { continue };
             let team: Arc<str> = directory.get(agent_id).map_or(Arc::from(""), |a| Arc::from(a.team.as_str()));
-            let summary = teams.entry(team.clone()).or_insert_with(|| TeamSummary { team: team.clone(), ..Default::default() });
+            let summary =
+                teams.entry(team.clone()).or_insert_with(|| TeamSummary { team: team.clone(), ..Default::default() });
 
             summary.agents += 1;
             if snapshot.group.is_logged_in() {

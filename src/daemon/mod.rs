@@ -97,7 +97,8 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     let recovered = recovery::recover(&config, &journal, &clock).await?;
     readiness.set(Component::Roster, true);
 
-    let hub = Arc::new(FloorHub::new(config.limits.floor_retained_changes, config.limits.floor_retained_changes.min(65_536)));
+    let hub =
+        Arc::new(FloorHub::new(config.limits.floor_retained_changes, config.limits.floor_retained_changes.min(65_536)));
     let (engine, engine_join) = engine_task::spawn(
         recovered.engine,
         hub.clone(),
@@ -179,7 +180,8 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         let ingest = ingest.clone();
         let shutdown = shutdown.clone();
         servers.spawn(async move {
-            if let Err(e) = websocket::server::run_server(listener, server_config, ingest, auth, shutdown.clone()).await {
+            if let Err(e) = websocket::server::run_server(listener, server_config, ingest, auth, shutdown.clone()).await
+            {
                 error!(error = %e, "WebSocket ingest server failed");
                 shutdown.cancel();
             }
@@ -272,7 +274,8 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         })
         .collect();
     let default_threshold_ms = (config.engine.default_alarm_threshold_seconds as i64).saturating_mul(1000);
-    let state_codes: HashMap<String, _> = config.state_codes.iter().map(|(code, group)| (code.to_string(), group)).collect();
+    let state_codes: HashMap<String, _> =
+        config.state_codes.iter().map(|(code, group)| (code.to_string(), group)).collect();
     EngineConfig {
         tz: config.site.time_zone.clone(),
         rules: RuleMatrix::new(&specs, default_threshold_ms),
@@ -307,7 +310,9 @@ fn websocket_auth(authenticator: Authenticator) -> websocket::server::AuthFn {
         let principal = authenticator.authenticate_token(token).map_err(|s| s.message().to_string())?;
         match principal.role {
             Role::Admin | Role::Ingest => Ok(principal.name),
-            other => Err(format!("token \"{}\" has role {} and may not publish events", principal.name, other.as_str())),
+            other => {
+                Err(format!("token \"{}\" has role {} and may not publish events", principal.name, other.as_str()))
+            }
         }
     })
 }
@@ -329,7 +334,10 @@ fn websocket_client_config(
     let mut feed = websocket::client::ClientConfig::new(client.name.clone(), client.url.clone());
     if let Some(variable) = &client.auth_header_env {
         feed.auth_header = Some(std::env::var(variable).with_context(|| {
-            format!("websocket.client \"{}\": environment variable {variable} (auth_header_env) is not set", client.name)
+            format!(
+                "websocket.client \"{}\": environment variable {variable} (auth_header_env) is not set",
+                client.name
+            )
         })?);
     }
     feed.initial_backoff = Duration::from_millis(client.initial_backoff_ms);

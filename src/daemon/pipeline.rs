@@ -215,7 +215,9 @@ fn engine_input(seq: u64, entry: JournalEntry) -> EngineInput {
             received: event.received_at,
             kind: event.kind,
         },
-        JournalEntry::SourceHealth { source, healthy, at, .. } => EngineInput::SourceHealth { seq, source, healthy, at },
+        JournalEntry::SourceHealth { source, healthy, at, .. } => {
+            EngineInput::SourceHealth { seq, source, healthy, at }
+        }
     }
 }
 

@@ -15,10 +15,10 @@ use tracing::{info, warn};
 
 use super::clock::Clock;
 use super::directory::{Directory, SharedDirectory};
-use super::pipeline::replayed_input;
 use super::engine_task::EngineInput;
-use crate::adherence::schedule::day_start_ms;
+use super::pipeline::replayed_input;
 use crate::adherence::Engine;
+use crate::adherence::schedule::day_start_ms;
 use crate::config::Config;
 use crate::domain::{Agent, ScheduledActivity};
 use crate::roster::{self, RosterBook};
@@ -54,10 +54,11 @@ pub async fn recover(config: &Config, journal: &Journal, clock: &Clock) -> anyho
 
     let mut snapshot = journal.load_roster()?;
     if snapshot.version == 0
-        && let Some(path) = &config.roster.roster_file {
-            publish_roster_file(config, journal, &agents, path, now).await?;
-            snapshot = journal.load_roster()?;
-        }
+        && let Some(path) = &config.roster.roster_file
+    {
+        publish_roster_file(config, journal, &agents, path, now).await?;
+        snapshot = journal.load_roster()?;
+    }
     let roster = RosterBook::from_activities(snapshot.activities.clone());
     info!(version = snapshot.version, activities = snapshot.activities.len(), "roster loaded");
 
@@ -107,10 +108,11 @@ pub fn schedules_by_agent(activities: &[ScheduledActivity]) -> BTreeMap<String, 
 }
 
 fn read_agents(path: &Path) -> anyhow::Result<Vec<Agent>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read roster.agents_file {}", path.display()))?;
-    roster::parse_agents(&text, roster::RosterFormat::from_path(path))
-        .map_err(|errors| anyhow::anyhow!("roster.agents_file {}: {}", path.display(), errors.text(crate::i18n::Locale::En)))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read roster.agents_file {}", path.display()))?;
+    roster::parse_agents(&text, roster::RosterFormat::from_path(path)).map_err(|errors| {
+        anyhow::anyhow!("roster.agents_file {}: {}", path.display(), errors.text(crate::i18n::Locale::En))
+    })
 }
 
 async fn publish_roster_file(
@@ -121,10 +123,11 @@ async fn publish_roster_file(
     now: Timestamp,
 ) -> anyhow::Result<()> {
     let tz = &config.site.time_zone;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read roster.roster_file {}", path.display()))?;
-    let activities = roster::parse_roster(&text, roster::RosterFormat::from_path(path), tz)
-        .map_err(|errors| anyhow::anyhow!("roster.roster_file {}: {}", path.display(), errors.text(crate::i18n::Locale::En)))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read roster.roster_file {}", path.display()))?;
+    let activities = roster::parse_roster(&text, roster::RosterFormat::from_path(path), tz).map_err(|errors| {
+        anyhow::anyhow!("roster.roster_file {}: {}", path.display(), errors.text(crate::i18n::Locale::En))
+    })?;
     let Some(period_start) = activities.iter().map(|a| a.start).min() else {
         warn!(path = %path.display(), "roster.roster_file has no activities; nothing published");
         return Ok(());

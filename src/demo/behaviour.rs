@@ -48,9 +48,7 @@ pub mod codes {
     pub const UNKNOWN: &str = "Prive";
 
     /// Every code the simulator sends.
-    pub const ALL: [&str; 9] = [
-        AVAILABLE, WRAP_UP, BREAK, LUNCH, TRAINING, MEETING, COACHING, TECHNICAL, UNKNOWN,
-    ];
+    pub const ALL: [&str; 9] = [AVAILABLE, WRAP_UP, BREAK, LUNCH, TRAINING, MEETING, COACHING, TECHNICAL, UNKNOWN];
 }
 
 /// One event of the simulated platform feed.
@@ -226,12 +224,7 @@ impl Simulator {
         let mut agents = Vec::with_capacity(site.agents.len());
         for (index, agent) in site.agents.iter().enumerate() {
             index_of.insert(agent.id.as_str(), index);
-            let agent_ref = agent
-                .platform_ids
-                .iter()
-                .find(|id| id.starts_with("u-"))
-                .unwrap_or(&agent.id)
-                .clone();
+            let agent_ref = agent.platform_ids.iter().find(|id| id.starts_with("u-")).unwrap_or(&agent.id).clone();
             agents.push(AgentTimeline {
                 agent_ref,
                 shifts: Vec::new(),
@@ -254,10 +247,7 @@ impl Simulator {
             }
         }
         if ignored > 0 {
-            tracing::debug!(
-                ignored,
-                "simulator ignored scheduled activities it cannot act on"
-            );
+            tracing::debug!(ignored, "simulator ignored scheduled activities it cannot act on");
         }
         for (agent, mut activities) in agents.iter_mut().zip(per_agent) {
             activities.sort_by_key(|&(from, _, _)| from);
@@ -353,13 +343,9 @@ impl Simulator {
             }
 
             let seed = shift_seed(self.seed, index, shift.start);
-            let Some(events) = simulate_shift(shift, seed, &agent.agent_ref, agent.last_event)
-            else {
+            let Some(events) = simulate_shift(shift, seed, &agent.agent_ref, agent.last_event) else {
                 if let Ok(shift_start) = Timestamp::from_millisecond(shift.start) {
-                    self.no_shows.push(NoShow {
-                        agent_ref: agent.agent_ref.clone(),
-                        shift_start,
-                    });
+                    self.no_shows.push(NoShow { agent_ref: agent.agent_ref.clone(), shift_start });
                 }
                 continue;
             };
@@ -398,25 +384,12 @@ fn cut_shifts(activities: &[(i64, i64, ActivityType)]) -> Vec<Shift> {
                     continue;
                 }
                 if from > shift.end {
-                    shift.segments.push(Segment {
-                        start: shift.end,
-                        activity: ActivityType::Break,
-                    });
+                    shift.segments.push(Segment { start: shift.end, activity: ActivityType::Break });
                 }
-                shift.segments.push(Segment {
-                    start: from.max(shift.end),
-                    activity,
-                });
+                shift.segments.push(Segment { start: from.max(shift.end), activity });
                 shift.end = to;
             }
-            _ => shifts.push(Shift {
-                start: from,
-                end: to,
-                segments: vec![Segment {
-                    start: from,
-                    activity,
-                }],
-            }),
+            _ => shifts.push(Shift { start: from, end: to, segments: vec![Segment { start: from, activity }] }),
         }
     }
     shifts
@@ -456,25 +429,14 @@ fn takes_calls(activity: ActivityType) -> bool {
 
 /// Simulates one shift; returns its events in time order, or `None` when
 /// the agent does not show up. Every event is later than `after`.
-fn simulate_shift(
-    shift: &Shift,
-    seed: u64,
-    agent_ref: &str,
-    after: i64,
-) -> Option<Vec<(i64, EventKind)>> {
+fn simulate_shift(shift: &Shift, seed: u64, agent_ref: &str, after: i64) -> Option<Vec<(i64, EventKind)>> {
     let rng = StdRng::seed_from_u64(seed);
     let call_prefix = match Timestamp::from_millisecond(shift.start) {
         Ok(start) => format!("call-{agent_ref}-{}", start.strftime("%Y%m%dT%H%M")),
         Err(_) => format!("call-{agent_ref}-{}", shift.start),
     };
-    let mut run = ShiftRun {
-        rng,
-        events: Vec::new(),
-        last: after,
-        call_prefix,
-        call_count: 0,
-        episodes: VecDeque::new(),
-    };
+    let mut run =
+        ShiftRun { rng, events: Vec::new(), last: after, call_prefix, call_count: 0, episodes: VecDeque::new() };
 
     let login = run.draw_login(shift)?;
     let logout = run.draw_logout(shift, login);
@@ -504,10 +466,7 @@ fn simulate_shift(
     let settle = run.between(800, 3_000);
     let mut time = run.push(logged_in + settle, state(code_for(current)));
 
-    for &(at, next) in steps[1..]
-        .iter()
-        .filter(|&&(at, _)| at > login && at < logout)
-    {
+    for &(at, next) in steps[1..].iter().filter(|&&(at, _)| at > login && at < logout) {
         time = run.occupy(current, time, at);
         time = run.push(time, state(code_for(next)));
         current = next;
@@ -519,9 +478,7 @@ fn simulate_shift(
 }
 
 fn state(code: &str) -> EventKind {
-    EventKind::State {
-        code: code.to_string(),
-    }
+    EventKind::State { code: code.to_string() }
 }
 
 // === impl ShiftRun ===
@@ -537,11 +494,7 @@ impl ShiftRun {
     }
 
     fn between(&mut self, low: i64, high: i64) -> i64 {
-        if high <= low {
-            low
-        } else {
-            self.rng.random_range(low..=high)
-        }
+        if high <= low { low } else { self.rng.random_range(low..=high) }
     }
 
     /// Draws when the agent logs in, or `None` for a no-show.
@@ -602,24 +555,9 @@ impl ShiftRun {
 
     fn plan_episodes(&mut self, login: i64, logout: i64) {
         let chances = [
-            (
-                EpisodeKind::Unreachable,
-                UNREACHABLE_CHANCE,
-                MINUTE,
-                10 * MINUTE,
-            ),
-            (
-                EpisodeKind::Technical,
-                TECHNICAL_CHANCE,
-                2 * MINUTE,
-                8 * MINUTE,
-            ),
-            (
-                EpisodeKind::UnknownCode,
-                UNKNOWN_CODE_CHANCE,
-                2 * MINUTE,
-                5 * MINUTE,
-            ),
+            (EpisodeKind::Unreachable, UNREACHABLE_CHANCE, MINUTE, 10 * MINUTE),
+            (EpisodeKind::Technical, TECHNICAL_CHANCE, 2 * MINUTE, 8 * MINUTE),
+            (EpisodeKind::UnknownCode, UNKNOWN_CODE_CHANCE, 2 * MINUTE, 5 * MINUTE),
         ];
         let mut episodes = Vec::new();
         for (kind, chance, shortest, longest) in chances {
@@ -637,11 +575,7 @@ impl ShiftRun {
     /// Returns when the agent is free to switch, which is later than
     /// `until` when a call or episode runs over.
     fn occupy(&mut self, activity: ActivityType, from: i64, until: i64) -> i64 {
-        if takes_calls(activity) {
-            self.take_calls(from, until)
-        } else {
-            from.max(until)
-        }
+        if takes_calls(activity) { self.take_calls(from, until) } else { from.max(until) }
     }
 
     /// Takes calls while available until `until`. The agent is available
@@ -681,27 +615,12 @@ impl ShiftRun {
     fn play_call(&mut self, ring_at: i64) -> i64 {
         self.call_count += 1;
         let call_id = format!("{}-{:03}", self.call_prefix, self.call_count);
-        let direction = if self.rng.random_bool(OUTBOUND_CHANCE) {
-            CallDirection::Outbound
-        } else {
-            CallDirection::Inbound
-        };
+        let direction =
+            if self.rng.random_bool(OUTBOUND_CHANCE) { CallDirection::Outbound } else { CallDirection::Inbound };
 
-        let ringing = self.push(
-            ring_at,
-            EventKind::CallRinging {
-                call_id: call_id.clone(),
-                direction,
-            },
-        );
+        let ringing = self.push(ring_at, EventKind::CallRinging { call_id: call_id.clone(), direction });
         let ring = self.between(5 * SECOND, 20 * SECOND);
-        let connected = self.push(
-            ringing + ring,
-            EventKind::CallStart {
-                call_id: call_id.clone(),
-                direction,
-            },
-        );
+        let connected = self.push(ringing + ring, EventKind::CallStart { call_id: call_id.clone(), direction });
 
         let handle = log_normal(&mut self.rng, HANDLE_MEDIAN, HANDLE_SIGMA)
             .clamp(30.0 * SECOND as f64, 30.0 * MINUTE as f64) as i64;
@@ -710,18 +629,8 @@ impl ShiftRun {
             let longest = (connected + handle - 10 * SECOND - hold_at).min(90 * SECOND);
             if longest >= 20 * SECOND {
                 let hold = self.between(20 * SECOND, longest);
-                let held = self.push(
-                    hold_at,
-                    EventKind::CallHold {
-                        call_id: call_id.clone(),
-                    },
-                );
-                self.push(
-                    held + hold,
-                    EventKind::CallResume {
-                        call_id: call_id.clone(),
-                    },
-                );
+                let held = self.push(hold_at, EventKind::CallHold { call_id: call_id.clone() });
+                self.push(held + hold, EventKind::CallResume { call_id: call_id.clone() });
             }
         }
         let ended = self.push(connected + handle, EventKind::CallEnd { call_id });
@@ -738,10 +647,7 @@ impl ShiftRun {
         let mut time = match episode.kind {
             EpisodeKind::Unreachable => {
                 let lost = self.push(at, EventKind::Device { registered: false });
-                let back = self.push(
-                    lost + episode.duration,
-                    EventKind::Device { registered: true },
-                );
+                let back = self.push(lost + episode.duration, EventKind::Device { registered: true });
                 if self.rng.random_bool(0.4) {
                     let checking = back + self.between(2 * SECOND, 10 * SECOND);
                     let checking = self.push(checking, state(codes::TECHNICAL));
@@ -792,15 +698,10 @@ impl FoldedState {
             }
             EventKind::Logout => *self = FoldedState::default(),
             EventKind::State { code } => self.code = Some(code.clone()),
-            EventKind::CallRinging { call_id, direction }
-            | EventKind::CallStart { call_id, direction } => {
+            EventKind::CallRinging { call_id, direction } | EventKind::CallStart { call_id, direction } => {
                 let connected = matches!(kind, EventKind::CallStart { .. });
-                self.call = Some(FoldedCall {
-                    call_id: call_id.clone(),
-                    direction: *direction,
-                    connected,
-                    held: false,
-                });
+                self.call =
+                    Some(FoldedCall { call_id: call_id.clone(), direction: *direction, connected, held: false });
             }
             EventKind::CallHold { .. } => {
                 if let Some(call) = &mut self.call {
@@ -832,22 +733,11 @@ impl FoldedState {
             events.push(EventKind::Device { registered: false });
         }
         if let Some(call) = self.call {
-            let FoldedCall {
-                call_id,
-                direction,
-                connected,
-                held,
-            } = call;
+            let FoldedCall { call_id, direction, connected, held } = call;
             if connected {
-                events.push(EventKind::CallStart {
-                    call_id: call_id.clone(),
-                    direction,
-                });
+                events.push(EventKind::CallStart { call_id: call_id.clone(), direction });
             } else {
-                events.push(EventKind::CallRinging {
-                    call_id: call_id.clone(),
-                    direction,
-                });
+                events.push(EventKind::CallRinging { call_id: call_id.clone(), direction });
             }
             if held {
                 events.push(EventKind::CallHold { call_id });

@@ -6,17 +6,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use jiff::Timestamp;
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 use rand::RngCore;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{generate_site, sim_event_to_json_v1, site_agents_csv, site_roster_csv, Simulator};
-use crate::api::auth::{hash_token, Principal, Role, TokenEntry};
+use super::{Simulator, generate_site, sim_event_to_json_v1, site_agents_csv, site_roster_csv};
+use crate::api::auth::{Principal, Role, TokenEntry, hash_token};
 use crate::config::{Config, Env};
 use crate::daemon::clock::Clock;
 use crate::daemon::{self, StartOptions};
@@ -121,7 +121,8 @@ async fn demo(options: DemoOptions, start_time: Time, locale: Locale) -> anyhow:
         // The morning before the start time is replayed at start-up with its
         // original event times, which lie hours before the receive time.
         .with("FLOORWATCH_ENGINE_MAX_CLOCK_SKEW_SECONDS", "86400");
-    let config = Config::embedded_default_with(&env).map_err(|errors| anyhow::anyhow!("embedded configuration: {errors}"))?;
+    let config =
+        Config::embedded_default_with(&env).map_err(|errors| anyhow::anyhow!("embedded configuration: {errors}"))?;
 
     let admin_token = random_token();
     let ingest_token = random_token();
@@ -130,10 +131,15 @@ async fn demo(options: DemoOptions, start_time: Time, locale: Locale) -> anyhow:
         token_entry(&ingest_token, "demo-platform", Role::Ingest),
     ];
     let clock = Clock::scaled(origin, options.speed);
-    let running = daemon::start(config, StartOptions { clock: clock.clone(), extra_tokens, notify_systemd: false }).await?;
+    let running =
+        daemon::start(config, StartOptions { clock: clock.clone(), extra_tokens, notify_systemd: false }).await?;
 
-    let websocket_addr = running.websocket_addr.ok_or_else(|| anyhow::anyhow!("the demo needs the WebSocket listener"))?;
-    println!("floorwatch demo: {} agents, simulated day {day} from {start_time} at {}x speed", options.agents, options.speed);
+    let websocket_addr =
+        running.websocket_addr.ok_or_else(|| anyhow::anyhow!("the demo needs the WebSocket listener"))?;
+    println!(
+        "floorwatch demo: {} agents, simulated day {day} from {start_time} at {}x speed",
+        options.agents, options.speed
+    );
     println!("gRPC API:        http://{}", running.grpc_addr);
     println!("admin/metrics:   http://{}/metrics", running.admin_addr);
     println!("state directory: {}", state_dir.display());
@@ -178,7 +184,13 @@ fn token_entry(token: &str, name: &str, role: Role) -> TokenEntry {
 /// Pushes the simulator's events to the daemon as a platform would,
 /// reconnecting when the connection drops. Events not yet acknowledged are
 /// sent again after a reconnect; the daemon drops the duplicates.
-async fn feed_platform(addr: SocketAddr, token: String, mut simulator: Simulator, clock: Clock, shutdown: CancellationToken) {
+async fn feed_platform(
+    addr: SocketAddr,
+    token: String,
+    mut simulator: Simulator,
+    clock: Clock,
+    shutdown: CancellationToken,
+) {
     let url = format!("ws://{addr}/v1/events?source={DEMO_SOURCE}");
     let mut seq = 0u64;
     let mut unacked: std::collections::VecDeque<(String, String)> = Default::default();
@@ -263,9 +275,10 @@ fn acknowledge(unacked: &mut std::collections::VecDeque<(String, String)>, text:
     match value.get("type").and_then(|t| t.as_str()) {
         Some("ack") => {
             if let Some(id) = value.get("id").and_then(|i| i.as_str())
-                && let Some(position) = unacked.iter().position(|(event_id, _)| event_id == id) {
-                    unacked.remove(position);
-                }
+                && let Some(position) = unacked.iter().position(|(event_id, _)| event_id == id)
+            {
+                unacked.remove(position);
+            }
         }
         Some("error") => warn!(frame = %text, "the daemon rejected a simulated event"),
         _ => {}

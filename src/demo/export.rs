@@ -103,16 +103,7 @@ pub fn sim_event_to_json_v1(event: &SimEvent, seq: u64) -> String {
 /// separated by `;`.
 pub fn site_agents_csv(site: &Site) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    write_row(
-        &mut writer,
-        [
-            "id",
-            "display_name",
-            "team",
-            "contract_hours",
-            "platform_ids",
-        ],
-    );
+    write_row(&mut writer, ["id", "display_name", "team", "contract_hours", "platform_ids"]);
     for agent in &site.agents {
         let hours = format_hours(agent.contract_hours);
         let platform_ids = agent.platform_ids.join(";");
@@ -139,15 +130,7 @@ pub fn site_roster_csv(site: &Site, tz: &TimeZone) -> String {
     for activity in &site.activities {
         let start = format_local(activity.start, tz);
         let end = format_local(activity.end, tz);
-        write_row(
-            &mut writer,
-            [
-                activity.agent_id.as_str(),
-                start.as_str(),
-                end.as_str(),
-                activity.activity.as_str(),
-            ],
-        );
+        write_row(&mut writer, [activity.agent_id.as_str(), start.as_str(), end.as_str(), activity.activity.as_str()]);
     }
     into_string(writer)
 }
@@ -164,33 +147,23 @@ fn format_utc_millis(time: Timestamp) -> String {
 }
 
 fn format_local(time: Timestamp, tz: &TimeZone) -> String {
-    time.to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
+    time.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 /// Formats hours without a trailing `.0`: `24`, `22.5`.
 fn format_hours(hours: f64) -> String {
-    if hours.fract() == 0.0 {
-        format!("{hours:.0}")
-    } else {
-        format!("{hours}")
-    }
+    if hours.fract() == 0.0 { format!("{hours:.0}") } else { format!("{hours}") }
 }
 
 // Writing CSV into a Vec<u8> cannot fail: the writer only fails on I/O
 // errors of the sink and on records of unequal length, and every row here
 // has the header's length.
 fn write_row<const N: usize>(writer: &mut csv::Writer<Vec<u8>>, row: [&str; N]) {
-    writer
-        .write_record(row)
-        .expect("writing a CSV row to memory must succeed");
+    writer.write_record(row).expect("writing a CSV row to memory must succeed");
 }
 
 fn into_string(writer: csv::Writer<Vec<u8>>) -> String {
-    let bytes = writer
-        .into_inner()
-        .expect("flushing CSV to memory must succeed");
+    let bytes = writer.into_inner().expect("flushing CSV to memory must succeed");
     String::from_utf8(bytes).expect("CSV of UTF-8 fields must be UTF-8")
 }
 
@@ -209,9 +182,7 @@ mod tests {
 
     fn event(kind: EventKind) -> SimEvent {
         SimEvent {
-            time: "2026-12-04T09:00:00.123Z"
-                .parse()
-                .expect("a valid RFC 3339 time"),
+            time: "2026-12-04T09:00:00.123Z".parse().expect("a valid RFC 3339 time"),
             agent_ref: "u-1017".into(),
             kind,
             event_id: "sim-000001".into(),
@@ -234,9 +205,7 @@ mod tests {
     #[test]
     fn time_keeps_milliseconds() {
         let mut whole = event(EventKind::Logout);
-        whole.time = "2026-12-04T09:00:00Z"
-            .parse()
-            .expect("a valid RFC 3339 time");
+        whole.time = "2026-12-04T09:00:00Z".parse().expect("a valid RFC 3339 time");
         let frame = parse(&sim_event_to_json_v1(&whole, 2));
         assert_eq!(frame["time"], "2026-12-04T09:00:00.000Z");
     }
@@ -246,55 +215,21 @@ mod tests {
         let call = || "call-1".to_string();
         let cases = [
             (EventKind::Logout, "logout", vec![]),
+            (EventKind::State { code: "Pauze".into() }, "state", vec![("code", serde_json::json!("Pauze"))]),
             (
-                EventKind::State {
-                    code: "Pauze".into(),
-                },
-                "state",
-                vec![("code", serde_json::json!("Pauze"))],
-            ),
-            (
-                EventKind::CallRinging {
-                    call_id: call(),
-                    direction: CallDirection::Inbound,
-                },
+                EventKind::CallRinging { call_id: call(), direction: CallDirection::Inbound },
                 "call_ringing",
-                vec![
-                    ("call_id", serde_json::json!("call-1")),
-                    ("direction", serde_json::json!("inbound")),
-                ],
+                vec![("call_id", serde_json::json!("call-1")), ("direction", serde_json::json!("inbound"))],
             ),
             (
-                EventKind::CallStart {
-                    call_id: call(),
-                    direction: CallDirection::Outbound,
-                },
+                EventKind::CallStart { call_id: call(), direction: CallDirection::Outbound },
                 "call_start",
-                vec![
-                    ("call_id", serde_json::json!("call-1")),
-                    ("direction", serde_json::json!("outbound")),
-                ],
+                vec![("call_id", serde_json::json!("call-1")), ("direction", serde_json::json!("outbound"))],
             ),
-            (
-                EventKind::CallHold { call_id: call() },
-                "call_hold",
-                vec![("call_id", serde_json::json!("call-1"))],
-            ),
-            (
-                EventKind::CallResume { call_id: call() },
-                "call_resume",
-                vec![("call_id", serde_json::json!("call-1"))],
-            ),
-            (
-                EventKind::CallEnd { call_id: call() },
-                "call_end",
-                vec![("call_id", serde_json::json!("call-1"))],
-            ),
-            (
-                EventKind::Device { registered: false },
-                "device",
-                vec![("registered", serde_json::json!(false))],
-            ),
+            (EventKind::CallHold { call_id: call() }, "call_hold", vec![("call_id", serde_json::json!("call-1"))]),
+            (EventKind::CallResume { call_id: call() }, "call_resume", vec![("call_id", serde_json::json!("call-1"))]),
+            (EventKind::CallEnd { call_id: call() }, "call_end", vec![("call_id", serde_json::json!("call-1"))]),
+            (EventKind::Device { registered: false }, "device", vec![("registered", serde_json::json!(false))]),
         ];
 
         for (kind, name, fields) in cases {
@@ -310,11 +245,7 @@ mod tests {
                 assert_eq!(&frame[*field], value, "{name}.{field}");
             }
             let object = frame.as_object().expect("a frame is a JSON object");
-            assert_eq!(
-                object.len(),
-                7 + fields.len(),
-                "{name} has extra fields: {frame}"
-            );
+            assert_eq!(object.len(), 7 + fields.len(), "{name} has extra fields: {frame}");
         }
     }
 
@@ -322,13 +253,9 @@ mod tests {
     fn simulated_frames_parse_back() {
         let tz = amsterdam();
         let site = generate_site(3, 40, date(2026, 12, 7), &tz, &LabourRules::default());
-        let start: Timestamp = "2026-12-07T09:30:00Z"
-            .parse()
-            .expect("a valid RFC 3339 time");
+        let start: Timestamp = "2026-12-07T09:30:00Z".parse().expect("a valid RFC 3339 time");
         let mut simulator = crate::demo::Simulator::new(&site, 3, start);
-        let end = start
-            .checked_add(jiff::SignedDuration::from_hours(2))
-            .expect("a 2026 time");
+        let end = start.checked_add(jiff::SignedDuration::from_hours(2)).expect("a 2026 time");
         let events = simulator.advance(end);
         assert!(!events.is_empty());
 
@@ -338,10 +265,7 @@ mod tests {
             assert_eq!(frame["seq"], seq);
             assert_eq!(frame["id"], event.event_id.as_str());
             assert_eq!(frame["agent"], event.agent_ref.as_str());
-            let time: Timestamp = frame["time"]
-                .as_str()
-                .and_then(|t| t.parse().ok())
-                .expect("time is RFC 3339");
+            let time: Timestamp = frame["time"].as_str().and_then(|t| t.parse().ok()).expect("time is RFC 3339");
             assert_eq!(time, event.time);
             assert!(frame["event"].is_string(), "{frame}");
         }
@@ -349,31 +273,13 @@ mod tests {
 
     #[test]
     fn agents_csv_lists_every_agent() {
-        let site = generate_site(
-            3,
-            DEFAULT_AGENTS,
-            date(2026, 12, 7),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let site = generate_site(3, DEFAULT_AGENTS, date(2026, 12, 7), &amsterdam(), &LabourRules::default());
         let csv = site_agents_csv(&site);
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
         let header = reader.headers().expect("a header row").clone();
-        assert_eq!(
-            header.iter().collect::<Vec<_>>(),
-            [
-                "id",
-                "display_name",
-                "team",
-                "contract_hours",
-                "platform_ids"
-            ]
-        );
+        assert_eq!(header.iter().collect::<Vec<_>>(), ["id", "display_name", "team", "contract_hours", "platform_ids"]);
 
-        let rows: Vec<csv::StringRecord> = reader
-            .records()
-            .collect::<Result<_, _>>()
-            .expect("valid CSV rows");
+        let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("valid CSV rows");
         assert_eq!(rows.len(), DEFAULT_AGENTS);
         assert_eq!(&rows[0][0], "a-001");
         assert_eq!(&rows[0][4], "sip:1001@pbx.example.com;u-1001");
@@ -419,14 +325,8 @@ mod tests {
         let csv = site_roster_csv(&site, &tz);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "agent_id,start,end,activity");
-        assert_eq!(
-            lines[1],
-            "a-001,2026-12-07T09:00:00+01:00,2026-12-07T10:15:00+01:00,phone_duty"
-        );
-        assert_eq!(
-            lines[2],
-            "a-001,2026-06-08T09:00:00+02:00,2026-06-08T09:15:00+02:00,break"
-        );
+        assert_eq!(lines[1], "a-001,2026-12-07T09:00:00+01:00,2026-12-07T10:15:00+01:00,phone_duty");
+        assert_eq!(lines[2], "a-001,2026-06-08T09:00:00+02:00,2026-06-08T09:15:00+02:00,break");
     }
 
     #[test]
@@ -435,21 +335,14 @@ mod tests {
         let site = generate_site(3, 30, date(2026, 12, 7), &tz, &LabourRules::default());
         let csv = site_roster_csv(&site, &tz);
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
-        let rows: Vec<csv::StringRecord> = reader
-            .records()
-            .collect::<Result<_, _>>()
-            .expect("valid CSV rows");
+        let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("valid CSV rows");
         assert_eq!(rows.len(), site.activities.len());
         for (row, activity) in rows.iter().zip(&site.activities) {
             let start: Timestamp = row[1].parse().expect("start is RFC 3339");
             let end: Timestamp = row[2].parse().expect("end is RFC 3339");
             assert_eq!(start, activity.start, "{row:?}");
             assert_eq!(end, activity.end, "{row:?}");
-            assert_eq!(
-                ActivityType::parse(&row[3]),
-                Some(activity.activity),
-                "{row:?}"
-            );
+            assert_eq!(ActivityType::parse(&row[3]), Some(activity.activity), "{row:?}");
         }
     }
 }

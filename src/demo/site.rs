@@ -121,12 +121,8 @@ enum ShiftHabit {
     Evening,
 }
 
-const HABITS: &[(ShiftHabit, u32)] = &[
-    (ShiftHabit::Early, 32),
-    (ShiftHabit::Morning, 28),
-    (ShiftHabit::Afternoon, 24),
-    (ShiftHabit::Evening, 16),
-];
+const HABITS: &[(ShiftHabit, u32)] =
+    &[(ShiftHabit::Early, 32), (ShiftHabit::Morning, 28), (ShiftHabit::Afternoon, 24), (ShiftHabit::Evening, 16)];
 
 /// The labour rules in quarter hours, adjusted to what the opening hours
 /// allow.
@@ -156,29 +152,16 @@ struct DayPlan {
 ///
 /// Days whose local times cannot be represented in `tz` (only near the ends
 /// of the supported date range) are left out of the roster.
-pub fn generate_site(
-    seed: u64,
-    agents: usize,
-    week_monday: Date,
-    tz: &TimeZone,
-    rules: &LabourRules,
-) -> Site {
+pub fn generate_site(seed: u64, agents: usize, week_monday: Date, tz: &TimeZone, rules: &LabourRules) -> Site {
     let mut rng = StdRng::seed_from_u64(seed);
     let limits = Limits::from_rules(rules);
     let monday = monday_of_week(week_monday);
 
     let team_count = agents.div_ceil(MAX_TEAM_SIZE).max(1);
-    let team_days: Vec<Option<usize>> = (0..team_count)
-        .map(|_| {
-            rng.random_bool(TEAM_DAY_CHANCE)
-                .then(|| rng.random_range(0..SATURDAY))
-        })
-        .collect();
+    let team_days: Vec<Option<usize>> =
+        (0..team_count).map(|_| rng.random_bool(TEAM_DAY_CHANCE).then(|| rng.random_range(0..SATURDAY))).collect();
 
-    let mut site = Site {
-        agents: Vec::with_capacity(agents),
-        activities: Vec::new(),
-    };
+    let mut site = Site { agents: Vec::with_capacity(agents), activities: Vec::new() };
     let mut used_names = std::collections::HashSet::new();
 
     for index in 0..agents {
@@ -190,10 +173,7 @@ pub fn generate_site(
             display_name: draw_display_name(&mut rng, &mut used_names),
             team: team_name(team),
             contract_hours: contract_quarters as f64 / 4.0,
-            platform_ids: vec![
-                format!("sip:{extension}@pbx.example.com"),
-                format!("u-{extension}"),
-            ],
+            platform_ids: vec![format!("sip:{extension}@pbx.example.com"), format!("u-{extension}")],
         };
 
         let habit = *pick_weighted(&mut rng, HABITS);
@@ -220,11 +200,7 @@ pub fn generate_site(
 fn team_name(team: usize) -> String {
     let name = TEAM_NAMES[team % TEAM_NAMES.len()];
     let round = team / TEAM_NAMES.len();
-    if round == 0 {
-        name.to_string()
-    } else {
-        format!("{name}-{}", round + 1)
-    }
+    if round == 0 { name.to_string() } else { format!("{name}-{}", round + 1) }
 }
 
 fn monday_of_week(date: Date) -> Date {
@@ -251,9 +227,7 @@ fn draw_display_name(rng: &mut StdRng, used: &mut std::collections::HashSet<Stri
 fn draw_contract(rng: &mut StdRng, limits: &Limits) -> i64 {
     let hours = *pick_weighted(rng, CONTRACTS);
     let quarters = (hours * 2.0).round() as i64 * 2;
-    quarters
-        .max(limits.min_contract_quarters)
-        .min(limits.max_contract_quarters)
+    quarters.max(limits.min_contract_quarters).min(limits.max_contract_quarters)
 }
 
 /// Splits a week's contract over Monday–Saturday; returns work quarters per
@@ -266,10 +240,7 @@ fn split_week(rng: &mut StdRng, contract: i64, limits: &Limits) -> [i64; 6] {
     let saturday_needed = (contract - weekday_capacity).max(0);
     if saturday_needed > 0 || rng.random_bool(SATURDAY_SHARE) {
         let wish = rng.random_range(8..=12);
-        week[SATURDAY] = wish
-            .max(saturday_needed)
-            .min(limits.saturday_quarters)
-            .min(contract);
+        week[SATURDAY] = wish.max(saturday_needed).min(limits.saturday_quarters).min(contract);
     }
 
     let rest = contract - week[SATURDAY];
@@ -300,8 +271,7 @@ fn split_week(rng: &mut StdRng, contract: i64, limits: &Limits) -> [i64; 6] {
         let from = days[rng.random_range(0..day_count)];
         let to = days[rng.random_range(0..day_count)];
         let amount = rng.random_range(1..=4);
-        if from != to && week[from] - amount >= shortest && week[to] + amount <= limits.day_quarters
-        {
+        if from != to && week[from] - amount >= shortest && week[to] + amount <= limits.day_quarters {
             week[from] -= amount;
             week[to] += amount;
         }
@@ -330,33 +300,17 @@ fn separators(work: i64, blocks: i64) -> Vec<ActivityType> {
     let count = (blocks - 1).max(0) as usize;
     let lunch_at = count / 2;
     (0..count)
-        .map(|i| {
-            if work > LUNCH_FROM && i == lunch_at {
-                ActivityType::Lunch
-            } else {
-                ActivityType::Break
-            }
-        })
+        .map(|i| if work > LUNCH_FROM && i == lunch_at { ActivityType::Lunch } else { ActivityType::Break })
         .collect()
 }
 
 fn separator_quarters(activity: ActivityType) -> i64 {
-    if activity == ActivityType::Lunch {
-        LUNCH_QUARTERS
-    } else {
-        BREAK_QUARTERS
-    }
+    if activity == ActivityType::Lunch { LUNCH_QUARTERS } else { BREAK_QUARTERS }
 }
 
 /// Lays out one day: phone-duty blocks with breaks between them, placed
 /// within the opening hours according to the agent's habit.
-fn lay_out_day(
-    rng: &mut StdRng,
-    day: usize,
-    work: i64,
-    habit: ShiftHabit,
-    limits: &Limits,
-) -> DayPlan {
+fn lay_out_day(rng: &mut StdRng, day: usize, work: i64, habit: ShiftHabit, limits: &Limits) -> DayPlan {
     let blocks = block_count(work, limits.block_quarters);
     let separators = separators(work, blocks);
 
@@ -374,10 +328,7 @@ fn lay_out_day(
         let from = rng.random_range(0..lengths.len());
         let to = rng.random_range(0..lengths.len());
         let amount = rng.random_range(1..=2);
-        if from != to
-            && lengths[from] - amount >= 4
-            && lengths[to] + amount <= limits.block_quarters
-        {
+        if from != to && lengths[from] - amount >= 4 && lengths[to] + amount <= limits.block_quarters {
             lengths[from] -= amount;
             lengths[to] += amount;
         }
@@ -385,10 +336,7 @@ fn lay_out_day(
 
     let mut quarters = Vec::new();
     for (i, &length) in lengths.iter().enumerate() {
-        quarters.extend(std::iter::repeat_n(
-            ActivityType::PhoneDuty,
-            length as usize,
-        ));
+        quarters.extend(std::iter::repeat_n(ActivityType::PhoneDuty, length as usize));
         if let Some(&separator) = separators.get(i) {
             let length = separator_quarters(separator) as usize;
             quarters.extend(std::iter::repeat_n(separator, length));
@@ -415,11 +363,7 @@ fn lay_out_day(
         (wish + rng.random_range(-1..=1)).clamp(WEEKDAY_OPEN, latest)
     };
 
-    DayPlan {
-        day,
-        start,
-        quarters,
-    }
+    DayPlan { day, start, quarters }
 }
 
 /// Turns the team-day hour into a team day where the agent has phone duty
@@ -431,11 +375,7 @@ fn place_team_day(plan: &mut DayPlan) {
     }
     let from = from as usize;
     let to = from + TEAM_DAY_LEN as usize;
-    if plan
-        .quarters
-        .get(from..to)
-        .is_some_and(|q| q.iter().all(|&a| a == ActivityType::PhoneDuty))
-    {
+    if plan.quarters.get(from..to).is_some_and(|q| q.iter().all(|&a| a == ActivityType::PhoneDuty)) {
         plan.quarters[from..to].fill(ActivityType::TeamDay);
     }
 }
@@ -459,11 +399,7 @@ fn add_work_activities(rng: &mut StdRng, plan: &mut DayPlan) {
 
 fn replace_phone_duty(rng: &mut StdRng, plan: &mut DayPlan, activity: ActivityType, length: usize) {
     let candidates: Vec<usize> = (0..plan.quarters.len().saturating_sub(length - 1))
-        .filter(|&i| {
-            plan.quarters[i..i + length]
-                .iter()
-                .all(|&a| a == ActivityType::PhoneDuty)
-        })
+        .filter(|&i| plan.quarters[i..i + length].iter().all(|&a| a == ActivityType::PhoneDuty))
         .collect();
     if candidates.is_empty() {
         return;
@@ -474,13 +410,7 @@ fn replace_phone_duty(rng: &mut StdRng, plan: &mut DayPlan, activity: ActivityTy
 
 /// Appends a day's activities, one per run of equal quarters, with UTC
 /// timestamps for the local quarter-hour boundaries.
-fn push_activities(
-    out: &mut Vec<ScheduledActivity>,
-    agent_id: &str,
-    monday: Date,
-    plan: &DayPlan,
-    tz: &TimeZone,
-) {
+fn push_activities(out: &mut Vec<ScheduledActivity>, agent_id: &str, monday: Date, plan: &DayPlan, tz: &TimeZone) {
     let Ok(date) = monday.checked_add(Span::new().days(plan.day as i64)) else {
         return;
     };
@@ -511,10 +441,7 @@ fn local_timestamp(date: Date, quarter: i64, tz: &TimeZone) -> Option<Timestamp>
     let hour = i8::try_from(quarter / 4).ok()?;
     let minute = i8::try_from((quarter % 4) * 15).ok()?;
     let time = jiff::civil::Time::new(hour, minute, 0, 0).ok()?;
-    date.to_datetime(time)
-        .to_zoned_datetime(tz.clone())
-        .ok()
-        .map(|zoned| zoned.timestamp())
+    date.to_datetime(time).to_zoned_datetime(tz.clone()).ok().map(|zoned| zoned.timestamp())
 }
 
 /// Picks an item with probability proportional to its weight.
@@ -543,29 +470,21 @@ impl Limits {
         let mut day_quarters = rule_day.min(WEEKDAY_CLOSE - WEEKDAY_OPEN);
         while day_quarters > 1 {
             let blocks = block_count(day_quarters, block_quarters);
-            let pauses: i64 = separators(day_quarters, blocks)
-                .into_iter()
-                .map(separator_quarters)
-                .sum();
+            let pauses: i64 = separators(day_quarters, blocks).into_iter().map(separator_quarters).sum();
             if day_quarters + pauses <= WEEKDAY_CLOSE - WEEKDAY_OPEN {
                 break;
             }
             day_quarters -= 1;
         }
 
-        let saturday_quarters = block_quarters
-            .min(day_quarters)
-            .min(SINGLE_BLOCK_MAX)
-            .min(SATURDAY_CLOSE - SATURDAY_OPEN);
+        let saturday_quarters =
+            block_quarters.min(day_quarters).min(SINGLE_BLOCK_MAX).min(SATURDAY_CLOSE - SATURDAY_OPEN);
 
         let capacity = 5 * day_quarters + saturday_quarters;
-        let max_contract =
-            floor_quarters(rules.max_contract_hours, defaults.max_contract_hours).min(capacity);
+        let max_contract = floor_quarters(rules.max_contract_hours, defaults.max_contract_hours).min(capacity);
         let max_contract_quarters = max_contract - max_contract % 2;
         let min_contract = floor_quarters(rules.min_contract_hours, defaults.min_contract_hours);
-        let min_contract_quarters = (min_contract + min_contract % 2)
-            .min(max_contract_quarters)
-            .max(2);
+        let min_contract_quarters = (min_contract + min_contract % 2).min(max_contract_quarters).max(2);
 
         Limits {
             block_quarters,
@@ -585,11 +504,7 @@ fn ceil_div(numerator: i64, denominator: i64) -> i64 {
 /// Converts hours to whole quarter hours, rounding down; a value that is not
 /// a positive finite number falls back to `default` hours.
 fn floor_quarters(hours: f64, default: f64) -> i64 {
-    let hours = if hours.is_finite() && hours > 0.0 {
-        hours
-    } else {
-        default
-    };
+    let hours = if hours.is_finite() && hours > 0.0 { hours } else { default };
     (hours * 4.0 + 1e-9).floor().min(10_000.0) as i64
 }
 

@@ -68,10 +68,7 @@ fn resume_outside_window_gets_snapshot() {
         hub.publish(agent("a-1", StateGroup::Available));
     }
     let subscription = hub.subscribe(Some(1));
-    assert!(matches!(
-        subscription.start,
-        SubscriptionStart::Snapshot { reason: "resume_window_passed", .. }
-    ));
+    assert!(matches!(subscription.start, SubscriptionStart::Snapshot { reason: "resume_window_passed", .. }));
 }
 
 #[test]

@@ -69,10 +69,7 @@ impl IngestHandle {
     /// in the order of `events`.
     pub async fn submit(&self, events: Vec<AgentEvent>) -> Result<Vec<SubmitOutcome>, IngestError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(IngestCommand::Events { events, reply })
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
+        self.tx.send(IngestCommand::Events { events, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
         answer.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
@@ -84,10 +81,7 @@ impl IngestHandle {
         events: Vec<AgentEvent>,
     ) -> Result<oneshot::Receiver<Result<Vec<SubmitOutcome>, IngestError>>, IngestError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(IngestCommand::Events { events, reply })
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
+        self.tx.send(IngestCommand::Events { events, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
         Ok(answer)
     }
 

@@ -58,27 +58,16 @@ pub enum BookError {
         "activity of agent {agent_id} starting {activity_start} lies outside the period \
          {start} to {end}; widen the period or leave the activity out"
     )]
-    OutsidePeriod {
-        agent_id: AgentId,
-        activity_start: Timestamp,
-        start: Timestamp,
-        end: Timestamp,
-    },
+    OutsidePeriod { agent_id: AgentId, activity_start: Timestamp, start: Timestamp, end: Timestamp },
 
     #[error(
         "activity of agent {agent_id} starting {activity_start} is for an agent not listed in \
          the update; add the agent to agent_ids"
     )]
-    AgentNotListed {
-        agent_id: AgentId,
-        activity_start: Timestamp,
-    },
+    AgentNotListed { agent_id: AgentId, activity_start: Timestamp },
 
     #[error("activity of agent {agent_id} starting {activity_start} does not end after its start")]
-    EmptyActivity {
-        agent_id: AgentId,
-        activity_start: Timestamp,
-    },
+    EmptyActivity { agent_id: AgentId, activity_start: Timestamp },
 }
 
 // === impl RosterBook ===
@@ -92,15 +81,9 @@ impl RosterBook {
     pub fn from_activities(activities: Vec<ScheduledActivity>) -> RosterBook {
         let mut grouped: BTreeMap<AgentId, Vec<ScheduledActivity>> = BTreeMap::new();
         for activity in activities {
-            grouped
-                .entry(activity.agent_id.clone())
-                .or_default()
-                .push(activity);
+            grouped.entry(activity.agent_id.clone()).or_default().push(activity);
         }
-        let agents = grouped
-            .into_iter()
-            .map(|(agent, list)| (agent, Arc::new(AgentSchedule::new(list))))
-            .collect();
+        let agents = grouped.into_iter().map(|(agent, list)| (agent, Arc::new(AgentSchedule::new(list)))).collect();
         RosterBook { version: 0, agents }
     }
 
@@ -138,11 +121,8 @@ impl RosterBook {
     pub fn apply(&mut self, update: &PeriodUpdate) -> Result<u64, BookError> {
         update.validate()?;
 
-        let mut incoming: BTreeMap<&str, Vec<ScheduledActivity>> = update
-            .agent_ids
-            .iter()
-            .map(|agent| (agent.as_str(), Vec::new()))
-            .collect();
+        let mut incoming: BTreeMap<&str, Vec<ScheduledActivity>> =
+            update.agent_ids.iter().map(|agent| (agent.as_str(), Vec::new())).collect();
         for activity in &update.activities {
             if let Some(list) = incoming.get_mut(activity.agent_id.as_str()) {
                 list.push(activity.clone());
@@ -161,8 +141,7 @@ impl RosterBook {
             if kept.is_empty() {
                 self.agents.remove(agent);
             } else {
-                self.agents
-                    .insert(agent.to_string(), Arc::new(AgentSchedule::new(kept)));
+                self.agents.insert(agent.to_string(), Arc::new(AgentSchedule::new(kept)));
             }
         }
 
@@ -178,9 +157,7 @@ impl RosterBook {
 
     /// Returns all of `agent`'s activities, sorted by start.
     pub fn activities(&self, agent: &str) -> &[ScheduledActivity] {
-        self.agents
-            .get(agent)
-            .map_or(&[], |schedule| schedule.activities.as_slice())
+        self.agents.get(agent).map_or(&[], |schedule| schedule.activities.as_slice())
     }
 
     /// Returns `agent`'s activities that overlap `[start, end)`, by start.
@@ -194,9 +171,7 @@ impl RosterBook {
             None => &[],
             Some(schedule) => {
                 // Activities before `first` all end at or before `start`.
-                let first = schedule
-                    .max_end
-                    .partition_point(|&max_end| max_end <= start);
+                let first = schedule.max_end.partition_point(|&max_end| max_end <= start);
                 let last = schedule.activities.partition_point(|a| a.start < end);
                 &schedule.activities[first.min(last)..last]
             }
@@ -209,9 +184,7 @@ impl RosterBook {
     /// started latest wins.
     pub fn activity_at(&self, agent: &str, t: Timestamp) -> Option<&ScheduledActivity> {
         let schedule = self.agents.get(agent)?;
-        schedule
-            .index_at(t)
-            .map(|index| &schedule.activities[index])
+        schedule.index_at(t).map(|index| &schedule.activities[index])
     }
 
     /// Returns the first start or end of one of `agent`'s activities
@@ -241,9 +214,7 @@ impl RosterBook {
     /// `t`. A shift crossing midnight thus belongs to the day it starts.
     pub fn shift_start(&self, agent: &str, t: Timestamp) -> Option<Timestamp> {
         let schedule = self.agents.get(agent)?;
-        schedule
-            .index_at(t)
-            .map(|index| schedule.chain_start[index])
+        schedule.index_at(t).map(|index| schedule.chain_start[index])
     }
 
     /// Returns the ids of agents with at least one activity, in order.
@@ -253,17 +224,12 @@ impl RosterBook {
 
     /// Returns every activity, by agent and then by start.
     pub fn all_activities(&self) -> impl Iterator<Item = &ScheduledActivity> {
-        self.agents
-            .values()
-            .flat_map(|schedule| schedule.activities.iter())
+        self.agents.values().flat_map(|schedule| schedule.activities.iter())
     }
 
     /// Returns the number of activities in the book.
     pub fn len(&self) -> usize {
-        self.agents
-            .values()
-            .map(|schedule| schedule.activities.len())
-            .sum()
+        self.agents.values().map(|schedule| schedule.activities.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -289,11 +255,7 @@ impl AgentSchedule {
             max_end.push(end);
             chain_start.push(start);
         }
-        AgentSchedule {
-            activities,
-            max_end,
-            chain_start,
-        }
+        AgentSchedule { activities, max_end, chain_start }
     }
 
     /// Returns the index of the latest-starting activity containing `t`.
@@ -315,51 +277,28 @@ impl AgentSchedule {
 
 impl PeriodUpdate {
     /// Builds an update for the agents that appear in `activities`.
-    pub fn from_activities(
-        start: Timestamp,
-        end: Timestamp,
-        activities: Vec<ScheduledActivity>,
-    ) -> PeriodUpdate {
+    pub fn from_activities(start: Timestamp, end: Timestamp, activities: Vec<ScheduledActivity>) -> PeriodUpdate {
         let agent_ids = activities.iter().map(|a| a.agent_id.clone()).collect();
-        PeriodUpdate {
-            start,
-            end,
-            agent_ids,
-            activities,
-        }
+        PeriodUpdate { start, end, agent_ids, activities }
     }
 
     /// Checks that the period is not empty and every activity starts in it
     /// and belongs to a listed agent.
     pub fn validate(&self) -> Result<(), BookError> {
         if self.end <= self.start {
-            return Err(BookError::EmptyPeriod {
-                start: self.start,
-                end: self.end,
-            });
+            return Err(BookError::EmptyPeriod { start: self.start, end: self.end });
         }
         for activity in &self.activities {
             let agent_id = activity.agent_id.clone();
             let activity_start = activity.start;
             if activity.end <= activity.start {
-                return Err(BookError::EmptyActivity {
-                    agent_id,
-                    activity_start,
-                });
+                return Err(BookError::EmptyActivity { agent_id, activity_start });
             }
             if activity.start < self.start || activity.start >= self.end {
-                return Err(BookError::OutsidePeriod {
-                    agent_id,
-                    activity_start,
-                    start: self.start,
-                    end: self.end,
-                });
+                return Err(BookError::OutsidePeriod { agent_id, activity_start, start: self.start, end: self.end });
             }
             if !self.agent_ids.contains(&activity.agent_id) {
-                return Err(BookError::AgentNotListed {
-                    agent_id,
-                    activity_start,
-                });
+                return Err(BookError::AgentNotListed { agent_id, activity_start });
             }
         }
         Ok(())
@@ -376,41 +315,16 @@ mod tests {
     }
 
     fn activity(agent: &str, start: &str, end: &str, kind: ActivityType) -> ScheduledActivity {
-        ScheduledActivity {
-            agent_id: agent.into(),
-            start: ts(start),
-            end: ts(end),
-            activity: kind,
-        }
+        ScheduledActivity { agent_id: agent.into(), start: ts(start), end: ts(end), activity: kind }
     }
 
     /// Builds a day: 08–10 phone, 10–10:15 break, 10:15–12 phone, 13–14 training.
     fn day_book() -> RosterBook {
         RosterBook::from_activities(vec![
-            activity(
-                "a-1",
-                "2026-12-07T10:15:00Z",
-                "2026-12-07T12:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T08:00:00Z",
-                "2026-12-07T10:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T10:00:00Z",
-                "2026-12-07T10:15:00Z",
-                ActivityType::Break,
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T13:00:00Z",
-                "2026-12-07T14:00:00Z",
-                ActivityType::Training,
-            ),
+            activity("a-1", "2026-12-07T10:15:00Z", "2026-12-07T12:00:00Z", ActivityType::PhoneDuty),
+            activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T10:00:00Z", ActivityType::PhoneDuty),
+            activity("a-1", "2026-12-07T10:00:00Z", "2026-12-07T10:15:00Z", ActivityType::Break),
+            activity("a-1", "2026-12-07T13:00:00Z", "2026-12-07T14:00:00Z", ActivityType::Training),
         ])
     }
 
@@ -426,9 +340,7 @@ mod tests {
     #[test]
     fn activity_at_start_is_inclusive() {
         let book = day_book();
-        let found = book
-            .activity_at("a-1", ts("2026-12-07T10:00:00Z"))
-            .map(|a| a.activity);
+        let found = book.activity_at("a-1", ts("2026-12-07T10:00:00Z")).map(|a| a.activity);
         assert_eq!(found, Some(ActivityType::Break));
     }
 
@@ -459,38 +371,19 @@ mod tests {
     #[test]
     fn overlap_latest_start_wins() {
         let mut activities = day_book().activities("a-1").to_vec();
-        activities.push(activity(
-            "a-1",
-            "2026-12-07T09:00:00Z",
-            "2026-12-07T09:30:00Z",
-            ActivityType::Coaching,
-        ));
+        activities.push(activity("a-1", "2026-12-07T09:00:00Z", "2026-12-07T09:30:00Z", ActivityType::Coaching));
         let book = RosterBook::from_activities(activities);
-        let found = book
-            .activity_at("a-1", ts("2026-12-07T09:10:00Z"))
-            .map(|a| a.activity);
+        let found = book.activity_at("a-1", ts("2026-12-07T09:10:00Z")).map(|a| a.activity);
         assert_eq!(found, Some(ActivityType::Coaching));
     }
 
     #[test]
     fn long_overlap_found_behind_short_one() {
         let book = RosterBook::from_activities(vec![
-            activity(
-                "a-1",
-                "2026-12-07T08:00:00Z",
-                "2026-12-07T16:00:00Z",
-                ActivityType::TeamDay,
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T09:00:00Z",
-                "2026-12-07T09:30:00Z",
-                ActivityType::Break,
-            ),
+            activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T16:00:00Z", ActivityType::TeamDay),
+            activity("a-1", "2026-12-07T09:00:00Z", "2026-12-07T09:30:00Z", ActivityType::Break),
         ]);
-        let found = book
-            .activity_at("a-1", ts("2026-12-07T10:00:00Z"))
-            .map(|a| a.activity);
+        let found = book.activity_at("a-1", ts("2026-12-07T10:00:00Z")).map(|a| a.activity);
         assert_eq!(found, Some(ActivityType::TeamDay));
     }
 
@@ -518,27 +411,14 @@ mod tests {
     #[test]
     fn next_boundary_after_last_end_is_none() {
         let book = day_book();
-        assert_eq!(
-            book.next_boundary_after("a-1", ts("2026-12-07T14:00:00Z")),
-            None
-        );
+        assert_eq!(book.next_boundary_after("a-1", ts("2026-12-07T14:00:00Z")), None);
     }
 
     #[test]
     fn next_boundary_ends_long_overlap() {
         let book = RosterBook::from_activities(vec![
-            activity(
-                "a-1",
-                "2026-12-07T08:00:00Z",
-                "2026-12-07T16:00:00Z",
-                ActivityType::TeamDay,
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T09:00:00Z",
-                "2026-12-07T09:30:00Z",
-                ActivityType::Break,
-            ),
+            activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T16:00:00Z", ActivityType::TeamDay),
+            activity("a-1", "2026-12-07T09:00:00Z", "2026-12-07T09:30:00Z", ActivityType::Break),
         ]);
         let next = book.next_boundary_after("a-1", ts("2026-12-07T10:00:00Z"));
         assert_eq!(next, Some(ts("2026-12-07T16:00:00Z")));
@@ -561,18 +441,8 @@ mod tests {
     #[test]
     fn shift_start_crosses_midnight() {
         let book = RosterBook::from_activities(vec![
-            activity(
-                "a-1",
-                "2026-12-07T21:00:00Z",
-                "2026-12-07T23:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T23:00:00Z",
-                "2026-12-08T02:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
+            activity("a-1", "2026-12-07T21:00:00Z", "2026-12-07T23:00:00Z", ActivityType::PhoneDuty),
+            activity("a-1", "2026-12-07T23:00:00Z", "2026-12-08T02:00:00Z", ActivityType::PhoneDuty),
         ]);
         let start = book.shift_start("a-1", ts("2026-12-08T01:00:00Z"));
         assert_eq!(start, Some(ts("2026-12-07T21:00:00Z")));
@@ -588,11 +458,7 @@ mod tests {
     fn activities_in_includes_partial_overlaps() {
         let book = day_book();
         let found: Vec<ActivityType> = book
-            .activities_in(
-                "a-1",
-                ts("2026-12-07T09:00:00Z"),
-                ts("2026-12-07T10:15:00Z"),
-            )
+            .activities_in("a-1", ts("2026-12-07T09:00:00Z"), ts("2026-12-07T10:15:00Z"))
             .map(|a| a.activity)
             .collect();
         assert_eq!(found, vec![ActivityType::PhoneDuty, ActivityType::Break]);
@@ -601,32 +467,16 @@ mod tests {
     #[test]
     fn activities_in_end_is_exclusive() {
         let book = day_book();
-        let count = book
-            .activities_in(
-                "a-1",
-                ts("2026-12-07T12:00:00Z"),
-                ts("2026-12-07T13:00:00Z"),
-            )
-            .count();
+        let count = book.activities_in("a-1", ts("2026-12-07T12:00:00Z"), ts("2026-12-07T13:00:00Z")).count();
         assert_eq!(count, 0);
     }
 
     #[test]
     fn replace_period_keeps_outside_activities() {
         let mut book = day_book();
-        let new = vec![activity(
-            "a-1",
-            "2026-12-07T08:00:00Z",
-            "2026-12-07T09:00:00Z",
-            ActivityType::Meeting,
-        )];
+        let new = vec![activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z", ActivityType::Meeting)];
         let version = book
-            .replace_period(
-                ts("2026-12-07T07:00:00Z"),
-                ts("2026-12-07T12:30:00Z"),
-                ["a-1"],
-                new,
-            )
+            .replace_period(ts("2026-12-07T07:00:00Z"), ts("2026-12-07T12:30:00Z"), ["a-1"], new)
             .expect("valid update");
         assert_eq!(version, 1);
         let kinds: Vec<ActivityType> = book.activities("a-1").iter().map(|a| a.activity).collect();
@@ -636,20 +486,10 @@ mod tests {
     #[test]
     fn replace_period_leaves_other_agents() {
         let mut activities = day_book().activities("a-1").to_vec();
-        activities.push(activity(
-            "a-2",
-            "2026-12-07T08:00:00Z",
-            "2026-12-07T09:00:00Z",
-            ActivityType::PhoneDuty,
-        ));
+        activities.push(activity("a-2", "2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z", ActivityType::PhoneDuty));
         let mut book = RosterBook::from_activities(activities);
-        book.replace_period(
-            ts("2026-12-07T00:00:00Z"),
-            ts("2026-12-08T00:00:00Z"),
-            ["a-1"],
-            Vec::new(),
-        )
-        .expect("valid update");
+        book.replace_period(ts("2026-12-07T00:00:00Z"), ts("2026-12-08T00:00:00Z"), ["a-1"], Vec::new())
+            .expect("valid update");
         assert!(book.activities("a-1").is_empty());
         assert_eq!(book.activities("a-2").len(), 1);
     }
@@ -657,22 +497,9 @@ mod tests {
     #[test]
     fn replace_period_rejects_outside_activity() {
         let mut book = RosterBook::new();
-        let new = vec![activity(
-            "a-1",
-            "2026-12-09T08:00:00Z",
-            "2026-12-09T09:00:00Z",
-            ActivityType::PhoneDuty,
-        )];
-        let got = book.replace_period(
-            ts("2026-12-07T00:00:00Z"),
-            ts("2026-12-08T00:00:00Z"),
-            ["a-1"],
-            new,
-        );
-        assert!(
-            matches!(got, Err(BookError::OutsidePeriod { .. })),
-            "{got:?}"
-        );
+        let new = vec![activity("a-1", "2026-12-09T08:00:00Z", "2026-12-09T09:00:00Z", ActivityType::PhoneDuty)];
+        let got = book.replace_period(ts("2026-12-07T00:00:00Z"), ts("2026-12-08T00:00:00Z"), ["a-1"], new);
+        assert!(matches!(got, Err(BookError::OutsidePeriod { .. })), "{got:?}");
         assert_eq!(book.version(), 0);
     }
 
@@ -680,13 +507,8 @@ mod tests {
     fn clone_shares_until_replaced() {
         let book = day_book();
         let mut next = book.clone();
-        next.replace_period(
-            ts("2026-12-07T00:00:00Z"),
-            ts("2026-12-08T00:00:00Z"),
-            ["a-1"],
-            Vec::new(),
-        )
-        .expect("valid update");
+        next.replace_period(ts("2026-12-07T00:00:00Z"), ts("2026-12-08T00:00:00Z"), ["a-1"], Vec::new())
+            .expect("valid update");
         assert_eq!(book.activities("a-1").len(), 4);
         assert!(next.activities("a-1").is_empty());
     }

@@ -28,31 +28,11 @@ pub struct Directory {
 }
 
 const AGENT_COLUMNS: [Column; 5] = [
-    Column {
-        name: "id",
-        aliases: &["agent_id"],
-        required: true,
-    },
-    Column {
-        name: "display_name",
-        aliases: &["name"],
-        required: true,
-    },
-    Column {
-        name: "team",
-        aliases: &[],
-        required: true,
-    },
-    Column {
-        name: "contract_hours",
-        aliases: &[],
-        required: true,
-    },
-    Column {
-        name: "platform_ids",
-        aliases: &[],
-        required: false,
-    },
+    Column { name: "id", aliases: &["agent_id"], required: true },
+    Column { name: "display_name", aliases: &["name"], required: true },
+    Column { name: "team", aliases: &[], required: true },
+    Column { name: "contract_hours", aliases: &[], required: true },
+    Column { name: "platform_ids", aliases: &[], required: false },
 ];
 
 const AGENT_COLUMN_LIST: &str = "id, display_name, team, contract_hours (platform_ids optional)";
@@ -119,14 +99,8 @@ fn agents_from_json(text: &str, errors: &mut ErrorSink) -> Vec<(Location, Agent)
     let document: Value = match serde_json::from_str(text) {
         Ok(document) => document,
         Err(err) => {
-            let at = Location::LineColumn {
-                line: err.line(),
-                column: err.column(),
-            };
-            errors.push(RosterError::Json {
-                at,
-                message: err.to_string(),
-            });
+            let at = Location::LineColumn { line: err.line(), column: err.column() };
+            errors.push(RosterError::Json { at, message: err.to_string() });
             return Vec::new();
         }
     };
@@ -137,27 +111,20 @@ fn agents_from_json(text: &str, errors: &mut ErrorSink) -> Vec<(Location, Agent)
             _ => {
                 errors.push(RosterError::Json {
                     at: Location::File,
-                    message: "expected an array of agents or an object with an \"agents\" array"
-                        .to_string(),
+                    message: "expected an array of agents or an object with an \"agents\" array".to_string(),
                 });
                 return Vec::new();
             }
         },
         _ => {
-            errors.push(RosterError::Json {
-                at: Location::File,
-                message: "expected an array of agents".to_string(),
-            });
+            errors.push(RosterError::Json { at: Location::File, message: "expected an array of agents".to_string() });
             return Vec::new();
         }
     };
 
     let mut agents = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let at = Location::Item {
-            list: "agents",
-            index,
-        };
+        let at = Location::Item { list: "agents", index };
         match serde_json::from_value::<Agent>(item) {
             Ok(agent) => {
                 if agent.id.trim().is_empty() {
@@ -173,10 +140,7 @@ fn agents_from_json(text: &str, errors: &mut ErrorSink) -> Vec<(Location, Agent)
                 }
             }
             Err(err) => {
-                errors.push(RosterError::Json {
-                    at,
-                    message: err.to_string(),
-                });
+                errors.push(RosterError::Json { at, message: err.to_string() });
             }
         }
         if errors.is_full() {
@@ -192,11 +156,7 @@ fn check_unique(agents: &[(Location, Agent)], errors: &mut ErrorSink) {
 
     for (at, agent) in agents {
         if let Some(first) = ids.get(agent.id.as_str()) {
-            errors.push(RosterError::DuplicateAgent {
-                at: *at,
-                agent_id: agent.id.clone(),
-                first: *first,
-            });
+            errors.push(RosterError::DuplicateAgent { at: *at, agent_id: agent.id.clone(), first: *first });
             continue;
         }
         ids.insert(&agent.id, *at);
@@ -224,21 +184,13 @@ fn check_unique(agents: &[(Location, Agent)], errors: &mut ErrorSink) {
 /// accepted.
 // Errors are rare and end up in a Vec, so their size does not matter here.
 #[allow(clippy::result_large_err)]
-pub(crate) fn parse_hours(
-    value: Option<&str>,
-    at: Location,
-    field: &'static str,
-) -> Result<f64, RosterError> {
+pub(crate) fn parse_hours(value: Option<&str>, at: Location, field: &'static str) -> Result<f64, RosterError> {
     let Some(value) = value else {
         return Err(RosterError::MissingField { at, field });
     };
     match value.replace(',', ".").parse::<f64>() {
         Ok(hours) if valid_hours(hours) => Ok(hours),
-        _ => Err(RosterError::InvalidHours {
-            at,
-            field,
-            value: value.to_string(),
-        }),
+        _ => Err(RosterError::InvalidHours { at, field, value: value.to_string() }),
     }
 }
 
@@ -247,10 +199,7 @@ fn valid_hours(hours: f64) -> bool {
 }
 
 fn split_platform_ids(text: &str) -> Vec<String> {
-    text.split([';', ' ', '\t'])
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .collect()
+    text.split([';', ' ', '\t']).filter(|id| !id.is_empty()).map(str::to_string).collect()
 }
 
 // === impl Directory ===
@@ -261,15 +210,7 @@ impl Directory {
         let located: Vec<(Location, Agent)> = agents
             .into_iter()
             .enumerate()
-            .map(|(index, agent)| {
-                (
-                    Location::Item {
-                        list: "agents",
-                        index,
-                    },
-                    agent,
-                )
-            })
+            .map(|(index, agent)| (Location::Item { list: "agents", index }, agent))
             .collect();
         let mut errors = ErrorSink::default();
         check_unique(&located, &mut errors);
@@ -284,11 +225,7 @@ impl Directory {
                 by_platform_id.insert(platform_id.clone(), index);
             }
         }
-        Ok(Directory {
-            agents,
-            by_id,
-            by_platform_id,
-        })
+        Ok(Directory { agents, by_id, by_platform_id })
     }
 
     /// Parses a directory file and builds the directory.
@@ -303,11 +240,7 @@ impl Directory {
     /// Finds the agent that `reference` names: an agent id or a platform id
     /// (SIP AOR, feed user id).
     pub fn resolve(&self, reference: &str) -> Option<&Agent> {
-        self.get(reference).or_else(|| {
-            self.by_platform_id
-                .get(reference)
-                .and_then(|&index| self.agents.get(index))
-        })
+        self.get(reference).or_else(|| self.by_platform_id.get(reference).and_then(|&index| self.agents.get(index)))
     }
 
     /// Returns the agents in file order.
@@ -372,20 +305,14 @@ a-119,Chris Bakker,team-zuid,16,
         let agents = parse_agents(CSV, RosterFormat::Csv).expect("valid directory");
         assert_eq!(agents.len(), 3);
         assert_eq!(agents[1].contract_hours, 22.5);
-        assert_eq!(
-            agents[1].platform_ids,
-            vec!["sip:1018@pbx.example.com", "u-1018"]
-        );
+        assert_eq!(agents[1].platform_ids, vec!["sip:1018@pbx.example.com", "u-1018"]);
         assert!(agents[2].platform_ids.is_empty());
     }
 
     #[test]
     fn csv_semicolon_platform_ids_split() {
         let agents = parse_agents(CSV, RosterFormat::Csv).expect("valid directory");
-        assert_eq!(
-            agents[0].platform_ids,
-            vec!["sip:1017@pbx.example.com", "u-1017"]
-        );
+        assert_eq!(agents[0].platform_ids, vec!["sip:1017@pbx.example.com", "u-1017"]);
     }
 
     #[test]
@@ -401,14 +328,7 @@ a-119,Chris Bakker,team-zuid,16,
         let text = "id,display_name,team,contract_hours\na-1,A,t,20\na-1,B,t,20\n";
         let errors = parse_agents(text, RosterFormat::Csv).expect_err("duplicate id");
         assert!(
-            matches!(
-                &errors[0],
-                RosterError::DuplicateAgent {
-                    at: Location::Line(3),
-                    first: Location::Line(2),
-                    ..
-                }
-            ),
+            matches!(&errors[0], RosterError::DuplicateAgent { at: Location::Line(3), first: Location::Line(2), .. }),
             "{errors}"
         );
     }
@@ -418,10 +338,7 @@ a-119,Chris Bakker,team-zuid,16,
         let text = "id,display_name,team,contract_hours,platform_ids\n\
                     a-1,A,t,20,u-7\na-2,B,t,20,u-8;u-7\n";
         let errors = parse_agents(text, RosterFormat::Csv).expect_err("duplicate platform id");
-        assert!(
-            matches!(&errors[0], RosterError::DuplicatePlatformId { owner, .. } if owner == "a-1"),
-            "{errors}"
-        );
+        assert!(matches!(&errors[0], RosterError::DuplicatePlatformId { owner, .. } if owner == "a-1"), "{errors}");
     }
 
     #[test]
@@ -429,13 +346,7 @@ a-119,Chris Bakker,team-zuid,16,
         let text = r#"[{"id":"a-1","display_name":"A","team":"t","contract_hours":20},
                        {"id":"a-1","display_name":"B","team":"t","contract_hours":20}]"#;
         let errors = parse_agents(text, RosterFormat::Json).expect_err("duplicate id");
-        assert_eq!(
-            errors[0].location(),
-            Location::Item {
-                list: "agents",
-                index: 1
-            }
-        );
+        assert_eq!(errors[0].location(), Location::Item { list: "agents", index: 1 });
     }
 
     #[test]
@@ -443,25 +354,14 @@ a-119,Chris Bakker,team-zuid,16,
         let text = "id,display_name,team,contract_hours\na-1,A,t,twenty\n";
         let errors = parse_agents(text, RosterFormat::Csv).expect_err("bad hours");
         assert_eq!(errors.len(), 1);
-        assert!(
-            errors
-                .to_string()
-                .contains("line 2: contract_hours \"twenty\""),
-            "{errors}"
-        );
+        assert!(errors.to_string().contains("line 2: contract_hours \"twenty\""), "{errors}");
     }
 
     #[test]
     fn missing_column_named() {
         let text = "id,display_name,contract_hours\na-1,A,20\n";
         let errors = parse_agents(text, RosterFormat::Csv).expect_err("no team column");
-        assert!(
-            matches!(
-                &errors[0],
-                RosterError::MissingColumn { column: "team", .. }
-            ),
-            "{errors}"
-        );
+        assert!(matches!(&errors[0], RosterError::MissingColumn { column: "team", .. }), "{errors}");
     }
 
     #[test]
@@ -469,28 +369,20 @@ a-119,Chris Bakker,team-zuid,16,
         let text = "id,display_name,team,contract_hours\n,A,t,20\na-2,B,,20\na-3,C,t,-4\n";
         let errors = parse_agents(text, RosterFormat::Csv).expect_err("three bad rows");
         let lines: Vec<Location> = errors.iter().map(RosterError::location).collect();
-        assert_eq!(
-            lines,
-            vec![Location::Line(2), Location::Line(3), Location::Line(4)]
-        );
+        assert_eq!(lines, vec![Location::Line(2), Location::Line(3), Location::Line(4)]);
     }
 
     #[test]
     fn directory_resolves_platform_id() {
         let directory = Directory::parse(CSV, RosterFormat::Csv).expect("valid directory");
-        let agent = directory
-            .resolve("sip:1018@pbx.example.com")
-            .map(|a| a.id.as_str());
+        let agent = directory.resolve("sip:1018@pbx.example.com").map(|a| a.id.as_str());
         assert_eq!(agent, Some("a-118"));
     }
 
     #[test]
     fn directory_resolves_agent_id() {
         let directory = Directory::parse(CSV, RosterFormat::Csv).expect("valid directory");
-        assert_eq!(
-            directory.resolve("a-119").map(|a| a.team.as_str()),
-            Some("team-zuid")
-        );
+        assert_eq!(directory.resolve("a-119").map(|a| a.team.as_str()), Some("team-zuid"));
     }
 
     #[test]

@@ -31,11 +31,7 @@ pub enum RosterError {
     Json { at: Location, message: String },
 
     #[error("{at}: the header has no column {column}; the header must name the columns {required}")]
-    MissingColumn {
-        at: Location,
-        column: &'static str,
-        required: &'static str,
-    },
+    MissingColumn { at: Location, column: &'static str, required: &'static str },
 
     #[error("{at}: {field} is missing or empty")]
     MissingField { at: Location, field: &'static str },
@@ -45,11 +41,7 @@ pub enum RosterError {
          2026-12-07 09:00 (site time), 2026-12-07T09:00+01:00 (with offset) or \
          2026-12-07T08:00Z (UTC)"
     )]
-    InvalidTime {
-        at: Location,
-        field: &'static str,
-        value: String,
-    },
+    InvalidTime { at: Location, field: &'static str, value: String },
 
     #[error(
         "{at}: {field} {value} does not exist in {zone}: the clocks move forward from \
@@ -84,70 +76,36 @@ pub enum RosterError {
         "{at}: {field} {value} has offset {given}, but {zone} uses {expected} at that \
          instant; write the offset {expected} with the local time, or write UTC with Z"
     )]
-    OffsetMismatch {
-        at: Location,
-        field: &'static str,
-        value: String,
-        zone: String,
-        given: String,
-        expected: String,
-    },
+    OffsetMismatch { at: Location, field: &'static str, value: String, zone: String, given: String, expected: String },
 
     #[error("{at}: end {end} is not after start {start}; an activity must end after it starts")]
-    EndNotAfterStart {
-        at: Location,
-        start: String,
-        end: String,
-    },
+    EndNotAfterStart { at: Location, start: String, end: String },
 
     #[error("{at}: unknown activity {value:?}; use one of {known}")]
-    UnknownActivity {
-        at: Location,
-        value: String,
-        known: String,
-    },
+    UnknownActivity { at: Location, value: String, known: String },
 
     #[error("{at}: {field} {value:?} is not a valid number of hours; write for example 24 or 22.5")]
-    InvalidHours {
-        at: Location,
-        field: &'static str,
-        value: String,
-    },
+    InvalidHours { at: Location, field: &'static str, value: String },
 
     #[error(
         "{at}: contract_hours {value} for agent {agent_id} differs from {first} given \
          earlier; give the same contract hours on every row of an agent"
     )]
-    ContractHoursDiffer {
-        at: Location,
-        agent_id: String,
-        value: String,
-        first: String,
-    },
+    ContractHoursDiffer { at: Location, agent_id: String, value: String, first: String },
 
     #[error("{at}: agent id {agent_id} is listed twice (first at {first}); keep one entry")]
-    DuplicateAgent {
-        at: Location,
-        agent_id: String,
-        first: Location,
-    },
+    DuplicateAgent { at: Location, agent_id: String, first: Location },
 
     #[error(
         "{at}: platform id {platform_id} already belongs to agent {owner}; a platform id \
          must point at one agent"
     )]
-    DuplicatePlatformId {
-        at: Location,
-        platform_id: String,
-        owner: String,
-    },
+    DuplicatePlatformId { at: Location, platform_id: String, owner: String },
 
     #[error("{at}: more than {limit} rows; split the file or raise the limit")]
     TooManyRows { at: Location, limit: usize },
 
-    #[error(
-        "{at}: more than {limit} errors; fix these first, the rest of the file was not checked"
-    )]
+    #[error("{at}: more than {limit} errors; fix these first, the rest of the file was not checked")]
     TooManyErrors { at: Location, limit: usize },
 }
 
@@ -303,10 +261,7 @@ impl ErrorSink {
         }
         if self.errors.len() >= MAX_ERRORS {
             let at = error.location();
-            self.errors.push(RosterError::TooManyErrors {
-                at,
-                limit: MAX_ERRORS,
-            });
+            self.errors.push(RosterError::TooManyErrors { at, limit: MAX_ERRORS });
             self.full = true;
             return false;
         }

@@ -24,9 +24,7 @@ use crate::domain::{ActivityType, ScheduledActivity};
 /// range (a `final_weeks_ahead` of tens of thousands of weeks).
 pub fn final_window_end(now: Timestamp, tz: &TimeZone, rules: &LabourRules) -> Option<Timestamp> {
     let this_monday = monday_of(local_date(now, tz));
-    let weeks = Span::new()
-        .try_weeks(i64::from(rules.final_weeks_ahead))
-        .ok()?;
+    let weeks = Span::new().try_weeks(i64::from(rules.final_weeks_ahead)).ok()?;
     let open_monday = this_monday.checked_add(weeks).ok()?;
     start_of_day(open_monday, tz)
 }
@@ -113,25 +111,16 @@ fn diff_agent(
         let (detail, subject) = match paired {
             Some(index) => {
                 let after = added.remove(index);
-                let detail = Detail::Changed {
-                    before: LocalActivity::of(before, tz),
-                    after: LocalActivity::of(after, tz),
-                };
+                let detail =
+                    Detail::Changed { before: LocalActivity::of(before, tz), after: LocalActivity::of(after, tz) };
                 (detail, after)
             }
-            None => (
-                Detail::Removed {
-                    activity: LocalActivity::of(before, tz),
-                },
-                before,
-            ),
+            None => (Detail::Removed { activity: LocalActivity::of(before, tz) }, before),
         };
         violations.push(change(subject, detail, limit, tz));
     }
     for after in added {
-        let detail = Detail::Added {
-            activity: LocalActivity::of(after, tz),
-        };
+        let detail = Detail::Added { activity: LocalActivity::of(after, tz) };
         violations.push(change(after, detail, limit, tz));
     }
 }
@@ -160,12 +149,7 @@ mod tests {
     }
 
     fn activity(start: &str, end: &str, kind: ActivityType) -> ScheduledActivity {
-        ScheduledActivity {
-            agent_id: "a-1".into(),
-            start: ts(start),
-            end: ts(end),
-            activity: kind,
-        }
+        ScheduledActivity { agent_id: "a-1".into(), start: ts(start), end: ts(end), activity: kind }
     }
 
     /// Wednesday 2026-12-09 in week 50; weeks 50, 51 and 52 are final.
@@ -175,25 +159,14 @@ mod tests {
 
     fn previous() -> RosterBook {
         RosterBook::from_activities(vec![
-            activity(
-                "2026-12-21T08:00:00Z",
-                "2026-12-21T11:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
-            activity(
-                "2026-12-28T08:00:00Z",
-                "2026-12-28T11:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
+            activity("2026-12-21T08:00:00Z", "2026-12-21T11:00:00Z", ActivityType::PhoneDuty),
+            activity("2026-12-28T08:00:00Z", "2026-12-28T11:00:00Z", ActivityType::PhoneDuty),
         ])
     }
 
     fn update(activities: Vec<ScheduledActivity>) -> PeriodUpdate {
-        let mut update = PeriodUpdate::from_activities(
-            ts("2026-12-20T23:00:00Z"),
-            ts("2027-01-03T23:00:00Z"),
-            activities,
-        );
+        let mut update =
+            PeriodUpdate::from_activities(ts("2026-12-20T23:00:00Z"), ts("2027-01-03T23:00:00Z"), activities);
         update.agent_ids.insert("a-1".into());
         update
     }
@@ -207,20 +180,13 @@ mod tests {
     #[test]
     fn window_end_from_sunday_night() {
         // Sunday 23:30 local still belongs to week 50.
-        let end = final_window_end(
-            ts("2026-12-13T22:30:00Z"),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let end = final_window_end(ts("2026-12-13T22:30:00Z"), &amsterdam(), &LabourRules::default());
         assert_eq!(end, Some(ts("2026-12-27T23:00:00Z")));
     }
 
     #[test]
     fn huge_window_does_not_panic() {
-        let rules = LabourRules {
-            final_weeks_ahead: u32::MAX,
-            ..LabourRules::default()
-        };
+        let rules = LabourRules { final_weeks_ahead: u32::MAX, ..LabourRules::default() };
         assert_eq!(final_window_end(now(), &amsterdam(), &rules), None);
     }
 
@@ -238,60 +204,26 @@ mod tests {
 
     #[test]
     fn removal_in_final_week_flagged() {
-        let new = vec![activity(
-            "2026-12-28T08:00:00Z",
-            "2026-12-28T11:00:00Z",
-            ActivityType::PhoneDuty,
-        )];
-        let got = changes_inside_final_window(
-            &previous(),
-            &update(new),
-            now(),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let new = vec![activity("2026-12-28T08:00:00Z", "2026-12-28T11:00:00Z", ActivityType::PhoneDuty)];
+        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0].detail, Detail::Removed { .. }), "{got:?}");
     }
 
     #[test]
     fn change_in_open_week_allowed() {
-        let new = vec![activity(
-            "2026-12-21T08:00:00Z",
-            "2026-12-21T11:00:00Z",
-            ActivityType::PhoneDuty,
-        )];
-        let got = changes_inside_final_window(
-            &previous(),
-            &update(new),
-            now(),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let new = vec![activity("2026-12-21T08:00:00Z", "2026-12-21T11:00:00Z", ActivityType::PhoneDuty)];
+        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
         assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
     fn same_start_reported_as_changed() {
         let new = vec![
-            activity(
-                "2026-12-21T08:00:00Z",
-                "2026-12-21T10:00:00Z",
-                ActivityType::Training,
-            ),
-            activity(
-                "2026-12-28T08:00:00Z",
-                "2026-12-28T11:00:00Z",
-                ActivityType::PhoneDuty,
-            ),
+            activity("2026-12-21T08:00:00Z", "2026-12-21T10:00:00Z", ActivityType::Training),
+            activity("2026-12-28T08:00:00Z", "2026-12-28T11:00:00Z", ActivityType::PhoneDuty),
         ];
-        let got = changes_inside_final_window(
-            &previous(),
-            &update(new),
-            now(),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0].detail, Detail::Changed { .. }), "{got:?}");
     }
@@ -299,18 +231,8 @@ mod tests {
     #[test]
     fn addition_in_final_week_flagged() {
         let mut new = previous().activities("a-1").to_vec();
-        new.push(activity(
-            "2026-12-22T08:00:00Z",
-            "2026-12-22T09:00:00Z",
-            ActivityType::Meeting,
-        ));
-        let got = changes_inside_final_window(
-            &previous(),
-            &update(new),
-            now(),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        new.push(activity("2026-12-22T08:00:00Z", "2026-12-22T09:00:00Z", ActivityType::Meeting));
+        let got = changes_inside_final_window(&previous(), &update(new), now(), &amsterdam(), &LabourRules::default());
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0].detail, Detail::Added { .. }), "{got:?}");
     }

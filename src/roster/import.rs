@@ -39,51 +39,23 @@ struct RawActivity {
 }
 
 const ROSTER_COLUMNS: [Column; 5] = [
-    Column {
-        name: "agent_id",
-        aliases: &[],
-        required: true,
-    },
-    Column {
-        name: "start",
-        aliases: &["start_local"],
-        required: true,
-    },
-    Column {
-        name: "end",
-        aliases: &["end_local"],
-        required: true,
-    },
-    Column {
-        name: "activity",
-        aliases: &[],
-        required: true,
-    },
-    Column {
-        name: "contract_hours",
-        aliases: &[],
-        required: false,
-    },
+    Column { name: "agent_id", aliases: &[], required: true },
+    Column { name: "start", aliases: &["start_local"], required: true },
+    Column { name: "end", aliases: &["end_local"], required: true },
+    Column { name: "activity", aliases: &[], required: true },
+    Column { name: "contract_hours", aliases: &[], required: false },
 ];
 
 const ROSTER_COLUMN_LIST: &str = "agent_id, start, end, activity (contract_hours optional)";
 
 /// Parses a roster file into scheduled activities, reading local times in
 /// `tz`. Returns every error in the file when there is any.
-pub fn parse_roster(
-    text: &str,
-    format: RosterFormat,
-    tz: &TimeZone,
-) -> Result<Vec<ScheduledActivity>, RosterErrors> {
+pub fn parse_roster(text: &str, format: RosterFormat, tz: &TimeZone) -> Result<Vec<ScheduledActivity>, RosterErrors> {
     parse_roster_document(text, format, tz).map(|document| document.activities)
 }
 
 /// Parses a roster file, keeping the optional per-agent contract hours.
-pub fn parse_roster_document(
-    text: &str,
-    format: RosterFormat,
-    tz: &TimeZone,
-) -> Result<RosterDocument, RosterErrors> {
+pub fn parse_roster_document(text: &str, format: RosterFormat, tz: &TimeZone) -> Result<RosterDocument, RosterErrors> {
     let mut errors = ErrorSink::default();
     let raw = match format {
         RosterFormat::Csv => raw_from_csv(text, &mut errors),
@@ -102,10 +74,7 @@ pub fn parse_roster_document(
         }
     }
 
-    document.contract_hours = contract_seen
-        .into_iter()
-        .map(|(agent, (hours, _))| (agent, hours))
-        .collect();
+    document.contract_hours = contract_seen.into_iter().map(|(agent, (hours, _))| (agent, hours)).collect();
     tracing::debug!(
         activities = document.activities.len(),
         agents_with_contract_hours = document.contract_hours.len(),
@@ -118,16 +87,8 @@ fn raw_from_csv(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
     read_rows(text, &ROSTER_COLUMNS, ROSTER_COLUMN_LIST, errors)
         .into_iter()
         .filter_map(|row| {
-            let [agent_id, start, end, activity, contract_hours] =
-                <[Option<String>; 5]>::try_from(row.values).ok()?;
-            Some(RawActivity {
-                at: Location::Line(row.line),
-                agent_id,
-                start,
-                end,
-                activity,
-                contract_hours,
-            })
+            let [agent_id, start, end, activity, contract_hours] = <[Option<String>; 5]>::try_from(row.values).ok()?;
+            Some(RawActivity { at: Location::Line(row.line), agent_id, start, end, activity, contract_hours })
         })
         .collect()
 }
@@ -136,14 +97,8 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
     let document: Value = match serde_json::from_str(text) {
         Ok(document) => document,
         Err(err) => {
-            let at = Location::LineColumn {
-                line: err.line(),
-                column: err.column(),
-            };
-            errors.push(RosterError::Json {
-                at,
-                message: err.to_string(),
-            });
+            let at = Location::LineColumn { line: err.line(), column: err.column() };
+            errors.push(RosterError::Json { at, message: err.to_string() });
             return Vec::new();
         }
     };
@@ -154,8 +109,7 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
             _ => {
                 errors.push(RosterError::Json {
                     at: Location::File,
-                    message: "expected an object with an \"activities\" array, or an array"
-                        .to_string(),
+                    message: "expected an object with an \"activities\" array, or an array".to_string(),
                 });
                 return Vec::new();
             }
@@ -171,22 +125,13 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
 
     let mut raw = Vec::with_capacity(items.len().min(MAX_ROWS));
     for (index, item) in items.into_iter().enumerate() {
-        let at = Location::Item {
-            list: "activities",
-            index,
-        };
+        let at = Location::Item { list: "activities", index };
         if index >= MAX_ROWS {
-            errors.push(RosterError::TooManyRows {
-                at,
-                limit: MAX_ROWS,
-            });
+            errors.push(RosterError::TooManyRows { at, limit: MAX_ROWS });
             break;
         }
         let Value::Object(object) = item else {
-            if !errors.push(RosterError::Json {
-                at,
-                message: "expected an object".to_string(),
-            }) {
+            if !errors.push(RosterError::Json { at, message: "expected an object".to_string() }) {
                 break;
             }
             continue;
@@ -195,9 +140,7 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
         let mut field = |name: &'static str| -> Option<String> {
             match object.get(name) {
                 None | Some(Value::Null) => None,
-                Some(Value::String(text)) => {
-                    Some(text.trim().to_string()).filter(|t| !t.is_empty())
-                }
+                Some(Value::String(text)) => Some(text.trim().to_string()).filter(|t| !t.is_empty()),
                 // Contract hours are a number in JSON; keep its text form so
                 // CSV and JSON share one check.
                 Some(Value::Number(number)) if name == "contract_hours" => Some(number.to_string()),
@@ -224,20 +167,13 @@ fn raw_from_json(text: &str, errors: &mut ErrorSink) -> Vec<RawActivity> {
 
 /// Checks one row; pushes every problem it finds and returns the activity
 /// when there were none.
-fn check_row(
-    row: &RawActivity,
-    tz: &TimeZone,
-    errors: &mut ErrorSink,
-) -> Option<ScheduledActivity> {
+fn check_row(row: &RawActivity, tz: &TimeZone, errors: &mut ErrorSink) -> Option<ScheduledActivity> {
     let at = row.at;
     let mut valid = true;
 
     let agent_id = row.agent_id.clone();
     if agent_id.is_none() {
-        errors.push(RosterError::MissingField {
-            at,
-            field: "agent_id",
-        });
+        errors.push(RosterError::MissingField { at, field: "agent_id" });
         valid = false;
     }
 
@@ -259,27 +195,19 @@ fn check_row(
 
     let activity = match row.activity.as_deref() {
         None => {
-            errors.push(RosterError::MissingField {
-                at,
-                field: "activity",
-            });
+            errors.push(RosterError::MissingField { at, field: "activity" });
             None
         }
         Some(name) => {
             let parsed = ActivityType::parse(name);
             if parsed.is_none() {
-                errors.push(RosterError::UnknownActivity {
-                    at,
-                    value: name.to_string(),
-                    known: known_activities(),
-                });
+                errors.push(RosterError::UnknownActivity { at, value: name.to_string(), known: known_activities() });
             }
             parsed
         }
     };
 
-    let (Some(agent_id), Some(start), Some(end), Some(activity)) = (agent_id, start, end, activity)
-    else {
+    let (Some(agent_id), Some(start), Some(end), Some(activity)) = (agent_id, start, end, activity) else {
         return None;
     };
     if end <= start {
@@ -291,12 +219,7 @@ fn check_row(
         valid = false;
     }
 
-    valid.then_some(ScheduledActivity {
-        agent_id,
-        start,
-        end,
-        activity,
-    })
+    valid.then_some(ScheduledActivity { agent_id, start, end, activity })
 }
 
 /// Records the row's contract hours; every row of one agent that gives
@@ -372,8 +295,7 @@ mod tests {
 
     #[test]
     fn csv_row_parses() {
-        let text =
-            "agent_id,start,end,activity\na-117,2026-12-07T09:00,2026-12-07T12:00,phone_duty\n";
+        let text = "agent_id,start,end,activity\na-117,2026-12-07T09:00,2026-12-07T12:00,phone_duty\n";
         let activities = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect("valid roster");
         let expected = ScheduledActivity {
             agent_id: "a-117".into(),
@@ -410,16 +332,7 @@ mod tests {
     fn gap_start_rejected_with_line() {
         let text = "agent_id,start,end,activity\na-1,2024-03-31T02:30,2024-03-31T04:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("gap");
-        assert!(
-            matches!(
-                &errors[0],
-                RosterError::TimeInGap {
-                    at: Location::Line(2),
-                    ..
-                }
-            ),
-            "{errors}"
-        );
+        assert!(matches!(&errors[0], RosterError::TimeInGap { at: Location::Line(2), .. }), "{errors}");
     }
 
     #[test]
@@ -427,10 +340,7 @@ mod tests {
         let text = "agent_id,start,end,activity\na-1,2024-03-31T02:30,2024-03-31T04:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("gap");
         let message = errors[0].to_string();
-        assert!(
-            message.contains("line 2: start 2024-03-31T02:30 does not exist"),
-            "{message}"
-        );
+        assert!(message.contains("line 2: start 2024-03-31T02:30 does not exist"), "{message}");
         assert!(message.contains("2024-03-31T03:30"), "{message}");
     }
 
@@ -439,23 +349,15 @@ mod tests {
         let text = "agent_id,start,end,activity\na-1,2024-10-27T02:30,2024-10-27T04:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("fold");
         let message = errors[0].to_string();
-        assert!(
-            message.contains("line 2: start 2024-10-27T02:30 occurs twice"),
-            "{message}"
-        );
-        assert!(
-            message.contains("add the offset, e.g. 2024-10-27T02:30+02:00"),
-            "{message}"
-        );
+        assert!(message.contains("line 2: start 2024-10-27T02:30 occurs twice"), "{message}");
+        assert!(message.contains("add the offset, e.g. 2024-10-27T02:30+02:00"), "{message}");
         assert!(message.contains("2024-10-27T02:30+01:00"), "{message}");
     }
 
     #[test]
     fn fold_with_offset_accepted() {
-        let text =
-            "agent_id,start,end,activity\na-1,2024-10-27T02:30+01:00,2024-10-27T04:00,work\n";
-        let activities =
-            parse_roster(text, RosterFormat::Csv, &amsterdam()).expect("offset resolves fold");
+        let text = "agent_id,start,end,activity\na-1,2024-10-27T02:30+01:00,2024-10-27T04:00,work\n";
+        let activities = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect("offset resolves fold");
         assert_eq!(activities[0].start, ts("2024-10-27T01:30:00Z"));
     }
 
@@ -463,22 +365,14 @@ mod tests {
     fn end_before_start_rejected() {
         let text = "agent_id,start,end,activity\na-1,2026-12-07T12:00,2026-12-07T09:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("reversed");
-        assert!(
-            matches!(&errors[0], RosterError::EndNotAfterStart { .. }),
-            "{errors}"
-        );
+        assert!(matches!(&errors[0], RosterError::EndNotAfterStart { .. }), "{errors}");
     }
 
     #[test]
     fn unknown_activity_rejected() {
         let text = "agent_id,start,end,activity\na-1,2026-12-07T09:00,2026-12-07T10:00,napping\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("unknown");
-        assert!(
-            errors[0]
-                .to_string()
-                .contains("unknown activity \"napping\""),
-            "{errors}"
-        );
+        assert!(errors[0].to_string().contains("unknown activity \"napping\""), "{errors}");
     }
 
     #[test]
@@ -489,13 +383,9 @@ mod tests {
                     a-2,2026-12-07T09:00,2026-12-07T10:00,bogus\n\
                     \n\
                     ,2026-12-07T09:00,2026-12-07T10:00,work\n";
-        let errors =
-            parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("three bad rows");
+        let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("three bad rows");
         let lines: Vec<Location> = errors.iter().map(RosterError::location).collect();
-        assert_eq!(
-            lines,
-            vec![Location::Line(3), Location::Line(4), Location::Line(6)]
-        );
+        assert_eq!(lines, vec![Location::Line(3), Location::Line(4), Location::Line(6)]);
     }
 
     #[test]
@@ -509,32 +399,21 @@ mod tests {
     fn header_required() {
         let text = "a-1,2026-12-07T09:00,2026-12-07T10:00,work\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("no header");
-        assert!(
-            matches!(
-                &errors[0],
-                RosterError::MissingColumn {
-                    at: Location::Line(1),
-                    ..
-                }
-            ),
-            "{errors}"
-        );
+        assert!(matches!(&errors[0], RosterError::MissingColumn { at: Location::Line(1), .. }), "{errors}");
     }
 
     #[test]
     fn json_object_parses() {
         let text = r#"{"activities":[{"agent_id":"a-1","start":"2026-12-07T09:00",
                        "end":"2026-12-07T10:00+01:00","activity":"training"}]}"#;
-        let activities =
-            parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
+        let activities = parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
         assert_eq!(activities[0].activity, ActivityType::Training);
     }
 
     #[test]
     fn json_top_level_array_parses() {
         let text = r#"[{"agent_id":"a-1","start":"2026-12-07T08:00Z","end":"2026-12-07T09:00Z","activity":"break"}]"#;
-        let activities =
-            parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
+        let activities = parse_roster(text, RosterFormat::Json, &amsterdam()).expect("valid roster");
         assert_eq!(activities[0].start, ts("2026-12-07T08:00:00Z"));
     }
 
@@ -543,8 +422,7 @@ mod tests {
         let text = r#"[{"agent_id":"a-1","start":"2026-12-07T09:00","end":"2026-12-07T10:00","activity":"work"},
                        {"agent_id":"a-1","start":"2024-10-27T02:30","end":"2024-10-27T04:00","activity":"work"},
                        {"agent_id":7,"start":"2026-12-07T09:00","end":"2026-12-07T10:00","activity":"work"}]"#;
-        let errors =
-            parse_roster(text, RosterFormat::Json, &amsterdam()).expect_err("two bad items");
+        let errors = parse_roster(text, RosterFormat::Json, &amsterdam()).expect_err("two bad items");
         let at: Vec<String> = errors.iter().map(|e| e.location().to_string()).collect();
         assert_eq!(at, vec!["activities[1]", "activities[2]", "activities[2]"]);
     }
@@ -553,10 +431,7 @@ mod tests {
     fn json_syntax_error_has_line() {
         let text = "{\"activities\": [\n  {\"agent_id\": }\n]}";
         let errors = parse_roster(text, RosterFormat::Json, &amsterdam()).expect_err("bad json");
-        assert!(
-            matches!(errors[0].location(), Location::LineColumn { line: 2, .. }),
-            "{errors}"
-        );
+        assert!(matches!(errors[0].location(), Location::LineColumn { line: 2, .. }), "{errors}");
     }
 
     #[test]
@@ -564,8 +439,7 @@ mod tests {
         let text = "agent_id,start,end,activity,contract_hours\n\
                     a-1,2026-12-07T09:00,2026-12-07T10:00,work,24\n\
                     a-1,2026-12-08T09:00,2026-12-08T10:00,work,\n";
-        let document =
-            parse_roster_document(text, RosterFormat::Csv, &amsterdam()).expect("valid roster");
+        let document = parse_roster_document(text, RosterFormat::Csv, &amsterdam()).expect("valid roster");
         assert_eq!(document.contract_hours.get("a-1"), Some(&24.0));
     }
 
@@ -575,16 +449,7 @@ mod tests {
                     a-1,2026-12-07T09:00,2026-12-07T10:00,work,24\n\
                     a-1,2026-12-08T09:00,2026-12-08T10:00,work,20\n";
         let errors = parse_roster(text, RosterFormat::Csv, &amsterdam()).expect_err("differ");
-        assert!(
-            matches!(
-                &errors[0],
-                RosterError::ContractHoursDiffer {
-                    at: Location::Line(3),
-                    ..
-                }
-            ),
-            "{errors}"
-        );
+        assert!(matches!(&errors[0], RosterError::ContractHoursDiffer { at: Location::Line(3), .. }), "{errors}");
     }
 
     #[test]
@@ -644,10 +509,6 @@ mod tests {
             text.push_str("a-1,bad,bad,bad\n");
         }
         let errors = parse_roster(&text, RosterFormat::Csv, &amsterdam()).expect_err("all bad");
-        assert!(
-            matches!(errors.last(), Some(RosterError::TooManyErrors { .. })),
-            "{}",
-            errors.len()
-        );
+        assert!(matches!(errors.last(), Some(RosterError::TooManyErrors { .. })), "{}", errors.len());
     }
 }

@@ -44,15 +44,7 @@ pub fn check_file_report(
             return (line + "\n", 1);
         }
     };
-    check_text_report(
-        &name,
-        &text,
-        RosterFormat::from_path(path),
-        tz,
-        directory,
-        rules,
-        locale,
-    )
+    check_text_report(&name, &text, RosterFormat::from_path(path), tz, directory, rules, locale)
 }
 
 /// Checks roster `text` like [`check_file_report`]; `name` labels the lines.
@@ -90,13 +82,9 @@ pub fn check_text_report(
     let status = |agent: &str| match directory {
         Some(agents) => match agents.find_agent(agent) {
             None => AgentStatus::Unknown,
-            Some(agent) => AgentStatus::Known {
-                contract_hours: Some(agent.contract_hours),
-            },
+            Some(agent) => AgentStatus::Known { contract_hours: Some(agent.contract_hours) },
         },
-        None => AgentStatus::Known {
-            contract_hours: document.contract_hours.get(agent).copied(),
-        },
+        None => AgentStatus::Known { contract_hours: document.contract_hours.get(agent).copied() },
     };
     let weeks = weeks_touched(&document.activities, tz);
     let violations = check_with(&status, &document.activities, &weeks, tz, rules);
@@ -106,16 +94,9 @@ pub fn check_text_report(
         report.push('\n');
     }
 
-    let agents: BTreeSet<&str> = document
-        .activities
-        .iter()
-        .map(|a| a.agent_id.as_str())
-        .collect();
+    let agents: BTreeSet<&str> = document.activities.iter().map(|a| a.agent_id.as_str()).collect();
     if directory.is_none() {
-        for agent in agents
-            .iter()
-            .filter(|a| !document.contract_hours.contains_key(**a))
-        {
+        for agent in agents.iter().filter(|a| !document.contract_hours.contains_key(**a)) {
             report.push_str(&match locale {
                 Locale::En => format!(
                     "note: {agent} has no contract_hours in the file, so its weekly hours are not checked; add the column or pass the agent directory\n"
@@ -148,10 +129,7 @@ pub fn check_text_report(
 fn read_limited(path: &Path) -> Result<String, String> {
     let metadata = std::fs::metadata(path).map_err(|err| err.to_string())?;
     if metadata.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} bytes is more than the {MAX_FILE_BYTES} byte limit",
-            metadata.len()
-        ));
+        return Err(format!("{} bytes is more than the {MAX_FILE_BYTES} byte limit", metadata.len()));
     }
     std::fs::read_to_string(path).map_err(|err| err.to_string())
 }
@@ -167,13 +145,7 @@ mod tests {
     #[test]
     fn missing_file_counts_one_problem() {
         let path = Path::new("/nonexistent/roster.csv");
-        let (report, count) = check_file_report(
-            path,
-            &amsterdam(),
-            None,
-            &LabourRules::default(),
-            Locale::En,
-        );
+        let (report, count) = check_file_report(path, &amsterdam(), None, &LabourRules::default(), Locale::En);
         assert_eq!(count, 1);
         assert!(report.contains("cannot read the file"), "{report}");
     }
@@ -191,10 +163,7 @@ mod tests {
             Locale::Nl,
         );
         assert_eq!(count, 1);
-        assert!(
-            report.contains("rooster.csv: regel 2: start 2024-03-31T02:30 bestaat niet"),
-            "{report}"
-        );
+        assert!(report.contains("rooster.csv: regel 2: start 2024-03-31T02:30 bestaat niet"), "{report}");
     }
 
     #[test]
@@ -210,9 +179,6 @@ mod tests {
             Locale::En,
         );
         assert_eq!(count, 0, "{report}");
-        assert!(
-            report.contains("note: a-1 has no contract_hours"),
-            "{report}"
-        );
+        assert!(report.contains("note: a-1 has no contract_hours"), "{report}");
     }
 }

@@ -94,20 +94,14 @@ pub fn check_weeks<L: AgentLookup + ?Sized>(
 ) -> Vec<Violation> {
     let status = |agent: &str| match agents.find_agent(agent) {
         None => AgentStatus::Unknown,
-        Some(agent) => AgentStatus::Known {
-            contract_hours: Some(agent.contract_hours),
-        },
+        Some(agent) => AgentStatus::Known { contract_hours: Some(agent.contract_hours) },
     };
     check_with(&status, activities, weeks, tz, rules)
 }
 
 /// Returns the Mondays of the ISO weeks that contain a shift start.
 pub fn weeks_touched(activities: &[ScheduledActivity], tz: &TimeZone) -> BTreeSet<Date> {
-    by_agent(activities)
-        .values()
-        .flat_map(|list| shifts(list, tz))
-        .map(|shift| monday_of(shift.date))
-        .collect()
+    by_agent(activities).values().flat_map(|list| shifts(list, tz)).map(|shift| monday_of(shift.date)).collect()
 }
 
 /// Returns the Monday of the ISO week that contains `date`.
@@ -161,10 +155,7 @@ pub(crate) fn check_with(
 fn by_agent(activities: &[ScheduledActivity]) -> BTreeMap<&str, Vec<&ScheduledActivity>> {
     let mut grouped: BTreeMap<&str, Vec<&ScheduledActivity>> = BTreeMap::new();
     for activity in activities {
-        grouped
-            .entry(activity.agent_id.as_str())
-            .or_default()
-            .push(activity);
+        grouped.entry(activity.agent_id.as_str()).or_default().push(activity);
     }
     for list in grouped.values_mut() {
         list.sort_by_key(|a| (a.start, a.end));
@@ -184,10 +175,7 @@ fn shifts<'a>(sorted: &[&'a ScheduledActivity], tz: &TimeZone) -> Vec<Shift<'a>>
                 chain_end = Some(end.max(activity.end));
             }
             _ => {
-                result.push(Shift {
-                    date: local_date(activity.start, tz),
-                    activities: vec![activity],
-                });
+                result.push(Shift { date: local_date(activity.start, tz), activities: vec![activity] });
                 chain_end = Some(activity.end);
             }
         }
@@ -231,8 +219,7 @@ fn check_weekly_hours(
     weeks: &BTreeSet<Date>,
     violations: &mut Vec<Violation>,
 ) {
-    let mut seconds_per_week: BTreeMap<Date, i64> =
-        weeks.iter().map(|&monday| (monday, 0)).collect();
+    let mut seconds_per_week: BTreeMap<Date, i64> = weeks.iter().map(|&monday| (monday, 0)).collect();
     for shift in agent_shifts {
         if let Some(total) = seconds_per_week.get_mut(&monday_of(shift.date)) {
             *total += shift
@@ -262,10 +249,7 @@ fn check_weekly_hours(
 
 fn check_overlaps(sorted: &[&ScheduledActivity], tz: &TimeZone, violations: &mut Vec<Violation>) {
     for (index, first) in sorted.iter().enumerate() {
-        for second in sorted[index + 1..]
-            .iter()
-            .take_while(|a| a.start < first.end)
-        {
+        for second in sorted[index + 1..].iter().take_while(|a| a.start < first.end) {
             let overlap_end = first.end.min(second.end);
             let overlap = overlap_end.duration_since(second.start).as_secs();
             violations.push(Violation {
@@ -274,10 +258,7 @@ fn check_overlaps(sorted: &[&ScheduledActivity], tz: &TimeZone, violations: &mut
                 rule: Rule::OverlappingActivities,
                 value: overlap as f64 / 3600.0,
                 limit: 0.0,
-                detail: Detail::Overlap {
-                    first: LocalActivity::of(first, tz),
-                    second: LocalActivity::of(second, tz),
-                },
+                detail: Detail::Overlap { first: LocalActivity::of(first, tz), second: LocalActivity::of(second, tz) },
             });
         }
     }
@@ -285,12 +266,7 @@ fn check_overlaps(sorted: &[&ScheduledActivity], tz: &TimeZone, violations: &mut
 
 /// Finds blocks of consecutive work: work activities that touch or
 /// overlap. A non-work activity or a gap ends the block.
-fn check_blocks(
-    sorted: &[&ScheduledActivity],
-    tz: &TimeZone,
-    rules: &LabourRules,
-    violations: &mut Vec<Violation>,
-) {
+fn check_blocks(sorted: &[&ScheduledActivity], tz: &TimeZone, rules: &LabourRules, violations: &mut Vec<Violation>) {
     let Some(first) = sorted.first() else {
         return;
     };
@@ -304,10 +280,7 @@ fn check_blocks(
                 rule: Rule::MaxBlockHours,
                 value: length as f64 / 3600.0,
                 limit: rules.max_block_hours,
-                detail: Detail::Block {
-                    start: tz.to_datetime(start),
-                    end: tz.to_datetime(end),
-                },
+                detail: Detail::Block { start: tz.to_datetime(start), end: tz.to_datetime(end) },
             });
         }
     };
@@ -336,20 +309,10 @@ fn check_blocks(
 
 /// Sums the work (extra hours included) per local day, each shift counted
 /// toward the day it starts.
-fn check_days(
-    agent_id: &str,
-    agent_shifts: &[Shift<'_>],
-    rules: &LabourRules,
-    violations: &mut Vec<Violation>,
-) {
+fn check_days(agent_id: &str, agent_shifts: &[Shift<'_>], rules: &LabourRules, violations: &mut Vec<Violation>) {
     let mut seconds_per_day: BTreeMap<Date, i64> = BTreeMap::new();
     for shift in agent_shifts {
-        let work: i64 = shift
-            .activities
-            .iter()
-            .filter(|a| a.activity.is_work())
-            .map(|a| seconds(a))
-            .sum();
+        let work: i64 = shift.activities.iter().filter(|a| a.activity.is_work()).map(|a| seconds(a)).sum();
         *seconds_per_day.entry(shift.date).or_default() += work;
     }
 
@@ -369,9 +332,7 @@ fn check_days(
 }
 
 fn unknown_agent(agent_id: &str, sorted: &[&ScheduledActivity], tz: &TimeZone) -> Violation {
-    let date = sorted
-        .first()
-        .map_or(Date::ZERO, |a| local_date(a.start, tz));
+    let date = sorted.first().map_or(Date::ZERO, |a| local_date(a.start, tz));
     Violation {
         agent_id: agent_id.to_string(),
         date,
@@ -426,16 +387,9 @@ mod tests {
         let tz = amsterdam();
         let instant = |text: &str| {
             let datetime: DateTime = text.parse().expect("test datetime must parse");
-            tz.to_ambiguous_timestamp(datetime)
-                .compatible()
-                .expect("test datetime must exist")
+            tz.to_ambiguous_timestamp(datetime).compatible().expect("test datetime must exist")
         };
-        ScheduledActivity {
-            agent_id: agent.into(),
-            start: instant(start),
-            end: instant(end),
-            activity,
-        }
+        ScheduledActivity { agent_id: agent.into(), start: instant(start), end: instant(end), activity }
     }
 
     fn phone(agent: &str, start: &str, end: &str) -> ScheduledActivity {
@@ -455,13 +409,7 @@ mod tests {
     /// Five mornings of 3 h in week 50 of 2026: 15 h.
     fn fifteen_hours(agent: &str) -> Vec<ScheduledActivity> {
         (7..=11)
-            .map(|day| {
-                phone(
-                    agent,
-                    &format!("2026-12-{day:02}T09:00"),
-                    &format!("2026-12-{day:02}T12:00"),
-                )
-            })
+            .map(|day| phone(agent, &format!("2026-12-{day:02}T09:00"), &format!("2026-12-{day:02}T12:00")))
             .collect()
     }
 
@@ -482,19 +430,14 @@ mod tests {
     #[test]
     fn contract_above_maximum_flagged() {
         let violations = run(&[agent("a-1", 32.0)], &fifteen_hours("a-1"));
-        let range = violations
-            .iter()
-            .find(|v| v.rule == Rule::ContractHoursRange);
+        let range = violations.iter().find(|v| v.rule == Rule::ContractHoursRange);
         assert_eq!(range.map(|v| v.limit), Some(28.0), "{violations:?}");
     }
 
     #[test]
     fn contract_below_minimum_flagged() {
         let violations = run(&[agent("a-1", 12.0)], &fifteen_hours("a-1"));
-        assert!(
-            rules_of(&violations).contains(&Rule::ContractHoursRange),
-            "{violations:?}"
-        );
+        assert!(rules_of(&violations).contains(&Rule::ContractHoursRange), "{violations:?}");
     }
 
     #[test]
@@ -518,12 +461,7 @@ mod tests {
     #[test]
     fn extra_hours_not_counted_in_week() {
         let mut activities = fifteen_hours("a-1");
-        activities.push(local(
-            "a-1",
-            "2026-12-12T09:00",
-            "2026-12-12T11:00",
-            ActivityType::ExtraHours,
-        ));
+        activities.push(local("a-1", "2026-12-12T09:00", "2026-12-12T11:00", ActivityType::ExtraHours));
         let violations = run(&[agent("a-1", 15.0)], &activities);
         assert!(violations.is_empty(), "{violations:?}");
     }
@@ -544,27 +482,16 @@ mod tests {
         activities.extend(fifteen_hours("a-1"));
         activities.push(phone("a-1", "2026-12-14T09:00", "2026-12-14T12:00"));
         let violations = run(&[agent("a-1", 15.0), agent("a-2", 15.0)], &activities);
-        let a2: Vec<(Rule, Date)> = violations
-            .iter()
-            .filter(|v| v.agent_id == "a-2")
-            .map(|v| (v.rule, v.date))
-            .collect();
+        let a2: Vec<(Rule, Date)> =
+            violations.iter().filter(|v| v.agent_id == "a-2").map(|v| (v.rule, v.date)).collect();
         assert_eq!(a2, vec![(Rule::WeeklyContractHours, date(2026, 12, 14))]);
     }
 
     #[test]
     fn four_hour_block_flagged() {
         let activities = vec![phone("a-117", "2026-12-07T09:00", "2026-12-07T13:00")];
-        let violations = check(
-            &[agent("a-117", 15.0)],
-            &activities,
-            &amsterdam(),
-            &LabourRules::default(),
-        );
-        let block = violations
-            .iter()
-            .find(|v| v.rule == Rule::MaxBlockHours)
-            .expect("block violation");
+        let violations = check(&[agent("a-117", 15.0)], &activities, &amsterdam(), &LabourRules::default());
+        let block = violations.iter().find(|v| v.rule == Rule::MaxBlockHours).expect("block violation");
         assert_eq!(
             block.text(Locale::En),
             "a-117 on Mon 2026-12-07: block 09:00–13:00 is 4.0 h, more than the 3.0 h maximum"
@@ -579,47 +506,28 @@ mod tests {
     fn three_hour_block_allowed() {
         let activities = vec![phone("a-1", "2026-12-07T09:00", "2026-12-07T12:00")];
         let violations = run(&[agent("a-1", 3.0)], &activities);
-        assert!(
-            !rules_of(&violations).contains(&Rule::MaxBlockHours),
-            "{violations:?}"
-        );
+        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
     }
 
     #[test]
     fn touching_work_merges_into_one_block() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
-            local(
-                "a-1",
-                "2026-12-07T11:00",
-                "2026-12-07T13:00",
-                ActivityType::Training,
-            ),
+            local("a-1", "2026-12-07T11:00", "2026-12-07T13:00", ActivityType::Training),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(
-            rules_of(&violations).contains(&Rule::MaxBlockHours),
-            "{violations:?}"
-        );
+        assert!(rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
     }
 
     #[test]
     fn break_ends_block() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
-            local(
-                "a-1",
-                "2026-12-07T11:00",
-                "2026-12-07T11:15",
-                ActivityType::Break,
-            ),
+            local("a-1", "2026-12-07T11:00", "2026-12-07T11:15", ActivityType::Break),
             phone("a-1", "2026-12-07T11:15", "2026-12-07T13:15"),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(
-            !rules_of(&violations).contains(&Rule::MaxBlockHours),
-            "{violations:?}"
-        );
+        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
     }
 
     #[test]
@@ -629,22 +537,14 @@ mod tests {
             phone("a-1", "2026-12-07T11:30", "2026-12-07T13:30"),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(
-            !rules_of(&violations).contains(&Rule::MaxBlockHours),
-            "{violations:?}"
-        );
+        assert!(!rules_of(&violations).contains(&Rule::MaxBlockHours), "{violations:?}");
     }
 
     /// 3 h + 3 h + 1 h of work split by breaks: 7 h in one day.
     fn seven_hour_day(agent: &str, day: &str) -> Vec<ScheduledActivity> {
         vec![
             phone(agent, &format!("{day}T08:00"), &format!("{day}T11:00")),
-            local(
-                agent,
-                &format!("{day}T11:00"),
-                &format!("{day}T11:30"),
-                ActivityType::Lunch,
-            ),
+            local(agent, &format!("{day}T11:00"), &format!("{day}T11:30"), ActivityType::Lunch),
             phone(agent, &format!("{day}T11:30"), &format!("{day}T14:30")),
             phone(agent, &format!("{day}T16:00"), &format!("{day}T17:00")),
         ]
@@ -653,10 +553,7 @@ mod tests {
     #[test]
     fn seven_hour_day_flagged() {
         let violations = run(&[agent("a-1", 15.0)], &seven_hour_day("a-1", "2026-12-07"));
-        let day = violations
-            .iter()
-            .find(|v| v.rule == Rule::MaxDayHours)
-            .expect("day violation");
+        let day = violations.iter().find(|v| v.rule == Rule::MaxDayHours).expect("day violation");
         assert_eq!((day.date, day.value), (date(2026, 12, 7), 7.0));
     }
 
@@ -665,54 +562,30 @@ mod tests {
         let mut activities = seven_hour_day("a-1", "2026-12-07");
         activities.pop();
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(
-            !rules_of(&violations).contains(&Rule::MaxDayHours),
-            "{violations:?}"
-        );
+        assert!(!rules_of(&violations).contains(&Rule::MaxDayHours), "{violations:?}");
     }
 
     #[test]
     fn extra_hours_count_toward_day() {
         let mut activities = seven_hour_day("a-1", "2026-12-07");
         activities.pop();
-        activities.push(local(
-            "a-1",
-            "2026-12-07T16:00",
-            "2026-12-07T17:00",
-            ActivityType::ExtraHours,
-        ));
+        activities.push(local("a-1", "2026-12-07T16:00", "2026-12-07T17:00", ActivityType::ExtraHours));
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(
-            rules_of(&violations).contains(&Rule::MaxDayHours),
-            "{violations:?}"
-        );
+        assert!(rules_of(&violations).contains(&Rule::MaxDayHours), "{violations:?}");
     }
 
     #[test]
     fn night_shift_counts_toward_start_day() {
         let activities = vec![
             phone("a-1", "2026-12-07T20:00", "2026-12-07T23:00"),
-            local(
-                "a-1",
-                "2026-12-07T23:00",
-                "2026-12-07T23:30",
-                ActivityType::Break,
-            ),
+            local("a-1", "2026-12-07T23:00", "2026-12-07T23:30", ActivityType::Break),
             phone("a-1", "2026-12-07T23:30", "2026-12-08T02:30"),
-            local(
-                "a-1",
-                "2026-12-08T02:30",
-                "2026-12-08T03:00",
-                ActivityType::Break,
-            ),
+            local("a-1", "2026-12-08T02:30", "2026-12-08T03:00", ActivityType::Break),
             phone("a-1", "2026-12-08T03:00", "2026-12-08T04:00"),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let days: Vec<(Date, f64)> = violations
-            .iter()
-            .filter(|v| v.rule == Rule::MaxDayHours)
-            .map(|v| (v.date, v.value))
-            .collect();
+        let days: Vec<(Date, f64)> =
+            violations.iter().filter(|v| v.rule == Rule::MaxDayHours).map(|v| (v.date, v.value)).collect();
         assert_eq!(days, vec![(date(2026, 12, 7), 7.0)]);
     }
 
@@ -720,10 +593,7 @@ mod tests {
     fn spring_night_shift_is_seven_real_hours() {
         let activities = vec![phone("a-1", "2024-03-30T22:00", "2024-03-31T06:00")];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let day = violations
-            .iter()
-            .find(|v| v.rule == Rule::MaxDayHours)
-            .expect("day violation");
+        let day = violations.iter().find(|v| v.rule == Rule::MaxDayHours).expect("day violation");
         assert_eq!((day.date, day.value), (date(2024, 3, 30), 7.0));
     }
 
@@ -731,10 +601,7 @@ mod tests {
     fn autumn_night_shift_is_nine_real_hours() {
         let activities = vec![phone("a-1", "2024-10-26T22:00", "2024-10-27T06:00")];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let block = violations
-            .iter()
-            .find(|v| v.rule == Rule::MaxBlockHours)
-            .expect("block violation");
+        let block = violations.iter().find(|v| v.rule == Rule::MaxBlockHours).expect("block violation");
         assert_eq!(block.value, 9.0);
     }
 
@@ -742,18 +609,10 @@ mod tests {
     fn overlap_flagged_with_both_activities() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T11:00"),
-            local(
-                "a-1",
-                "2026-12-07T10:30",
-                "2026-12-07T10:45",
-                ActivityType::Break,
-            ),
+            local("a-1", "2026-12-07T10:30", "2026-12-07T10:45", ActivityType::Break),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let overlap = violations
-            .iter()
-            .find(|v| v.rule == Rule::OverlappingActivities)
-            .expect("overlap violation");
+        let overlap = violations.iter().find(|v| v.rule == Rule::OverlappingActivities).expect("overlap violation");
         assert_eq!(
             overlap.text(Locale::En),
             "a-1 on Mon 2026-12-07: phone duty 09:00–11:00 overlaps break 10:30–10:45 by 0.25 h"
@@ -764,29 +623,17 @@ mod tests {
     fn touching_activities_do_not_overlap() {
         let activities = vec![
             phone("a-1", "2026-12-07T09:00", "2026-12-07T10:00"),
-            local(
-                "a-1",
-                "2026-12-07T10:00",
-                "2026-12-07T10:15",
-                ActivityType::Break,
-            ),
+            local("a-1", "2026-12-07T10:00", "2026-12-07T10:15", ActivityType::Break),
         ];
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        assert!(
-            !rules_of(&violations).contains(&Rule::OverlappingActivities),
-            "{violations:?}"
-        );
+        assert!(!rules_of(&violations).contains(&Rule::OverlappingActivities), "{violations:?}");
     }
 
     #[test]
     fn unknown_agent_flagged_once() {
         let activities = fifteen_hours("a-404");
         let violations = run(&[agent("a-1", 15.0)], &activities);
-        let unknown: Vec<f64> = violations
-            .iter()
-            .filter(|v| v.rule == Rule::UnknownAgent)
-            .map(|v| v.value)
-            .collect();
+        let unknown: Vec<f64> = violations.iter().filter(|v| v.rule == Rule::UnknownAgent).map(|v| v.value).collect();
         assert_eq!(unknown, vec![5.0]);
     }
 

@@ -37,14 +37,8 @@ pub enum SwapError {
     #[error("agent {agent_id} cannot swap with itself; name two different agents")]
     SameAgent { agent_id: AgentId },
 
-    #[error(
-        "range {start} to {end} for agent {agent_id} is empty; the end must be after the start"
-    )]
-    EmptyRange {
-        agent_id: AgentId,
-        start: Timestamp,
-        end: Timestamp,
-    },
+    #[error("range {start} to {end} for agent {agent_id} is empty; the end must be after the start")]
+    EmptyRange { agent_id: AgentId, start: Timestamp, end: Timestamp },
 
     #[error("nothing to swap: neither agent has activities inside the given ranges")]
     NothingToSwap,
@@ -69,24 +63,16 @@ pub fn swap<L: AgentLookup + ?Sized>(
 ) -> Result<PeriodUpdate, SwapError> {
     let (a, b) = (request.agent_a.as_str(), request.agent_b.as_str());
     if a == b {
-        return Err(SwapError::SameAgent {
-            agent_id: a.to_string(),
-        });
+        return Err(SwapError::SameAgent { agent_id: a.to_string() });
     }
     let ranges_a = normalize(a, &request.from_a)?;
     let ranges_b = normalize(b, &request.from_b)?;
-    let Some((period_start, period_end, weeks)) =
-        affected_period(book, request, &ranges_a, &ranges_b, tz)
-    else {
+    let Some((period_start, period_end, weeks)) = affected_period(book, request, &ranges_a, &ranges_b, tz) else {
         return Err(SwapError::NothingToSwap);
     };
 
     let in_period = |agent: &str| -> Vec<ScheduledActivity> {
-        book.activities(agent)
-            .iter()
-            .filter(|x| x.start >= period_start && x.start < period_end)
-            .cloned()
-            .collect()
+        book.activities(agent).iter().filter(|x| x.start >= period_start && x.start < period_end).cloned().collect()
     };
     let (kept_a, moved_to_b) = split(&in_period(a), &ranges_a, b);
     let (kept_b, moved_to_a) = split(&in_period(b), &ranges_b, a);
@@ -99,32 +85,14 @@ pub fn swap<L: AgentLookup + ?Sized>(
     new_activities.extend(kept_b);
     new_activities.extend(moved_to_b);
 
-    let violations = check_after_swap(
-        book,
-        [a, b],
-        &new_activities,
-        (period_start, period_end),
-        &weeks,
-        directory,
-        tz,
-        rules,
-    );
+    let violations =
+        check_after_swap(book, [a, b], &new_activities, (period_start, period_end), &weeks, directory, tz, rules);
     if !violations.is_empty() {
-        tracing::info!(
-            agent_a = a,
-            agent_b = b,
-            violations = violations.len(),
-            "swap rejected"
-        );
+        tracing::info!(agent_a = a, agent_b = b, violations = violations.len(), "swap rejected");
         return Err(SwapError::Rejected { violations });
     }
 
-    tracing::info!(
-        agent_a = a,
-        agent_b = b,
-        weeks = weeks.len(),
-        "swap accepted"
-    );
+    tracing::info!(agent_a = a, agent_b = b, weeks = weeks.len(), "swap accepted");
     Ok(PeriodUpdate {
         start: period_start,
         end: period_end,
@@ -134,20 +102,13 @@ pub fn swap<L: AgentLookup + ?Sized>(
 }
 
 /// Sorts and merges ranges; an empty or reversed range is an error.
-fn normalize(
-    agent: &str,
-    ranges: &[(Timestamp, Timestamp)],
-) -> Result<Vec<(Timestamp, Timestamp)>, SwapError> {
+fn normalize(agent: &str, ranges: &[(Timestamp, Timestamp)]) -> Result<Vec<(Timestamp, Timestamp)>, SwapError> {
     let mut sorted = ranges.to_vec();
     sorted.sort();
     let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(sorted.len());
     for (start, end) in sorted {
         if end <= start {
-            return Err(SwapError::EmptyRange {
-                agent_id: agent.to_string(),
-                start,
-                end,
-            });
+            return Err(SwapError::EmptyRange { agent_id: agent.to_string(), start, end });
         }
         match merged.last_mut() {
             Some(last) if start <= last.1 => last.1 = last.1.max(end),
@@ -174,10 +135,7 @@ fn affected_period(
     let first_monday = monday_of(local_date(first, tz));
     // The range end is exclusive, so the last affected day is the one just
     // before it.
-    let last_day = local_date(
-        last.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?,
-        tz,
-    );
+    let last_day = local_date(last.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?, tz);
     let end_monday = monday_of(last_day).checked_add(Span::new().weeks(1)).ok()?;
 
     let mut weeks = BTreeSet::new();
@@ -191,11 +149,7 @@ fn affected_period(
     let end = start_of_day(end_monday, tz)?;
     for (agent, ranges) in [(&request.agent_a, ranges_a), (&request.agent_b, ranges_b)] {
         for &(range_start, range_end) in ranges {
-            if let Some(cut) = book
-                .activities_in(agent, range_start, range_end)
-                .map(|x| x.start)
-                .min()
-            {
+            if let Some(cut) = book.activities_in(agent, range_start, range_end).map(|x| x.start).min() {
                 start = start.min(cut);
             }
         }
@@ -212,11 +166,7 @@ fn split(
 ) -> (Vec<ScheduledActivity>, Vec<ScheduledActivity>) {
     let mut kept = Vec::new();
     let mut moved = Vec::new();
-    let part = |x: &ScheduledActivity, start: Timestamp, end: Timestamp| ScheduledActivity {
-        start,
-        end,
-        ..x.clone()
-    };
+    let part = |x: &ScheduledActivity, start: Timestamp, end: Timestamp| ScheduledActivity { start, end, ..x.clone() };
 
     for x in activities {
         let mut cursor = x.start;
@@ -229,10 +179,7 @@ fn split(
             if cursor < inside_start {
                 kept.push(part(x, cursor, inside_start));
             }
-            moved.push(ScheduledActivity {
-                agent_id: receiver.to_string(),
-                ..part(x, inside_start, inside_end)
-            });
+            moved.push(ScheduledActivity { agent_id: receiver.to_string(), ..part(x, inside_start, inside_end) });
             cursor = inside_end;
         }
         if cursor < x.end {
@@ -265,18 +212,13 @@ fn check_after_swap<L: AgentLookup + ?Sized>(
         activities.extend(
             book.activities(agent)
                 .iter()
-                .filter(|x| {
-                    (x.start >= before && x.start < period_start)
-                        || (x.start >= period_end && x.start < after)
-                })
+                .filter(|x| (x.start >= before && x.start < period_start) || (x.start >= period_end && x.start < after))
                 .cloned(),
         );
     }
 
     let first_day = weeks.first().copied();
-    let end_day = weeks
-        .last()
-        .and_then(|m| m.checked_add(Span::new().weeks(1)).ok());
+    let end_day = weeks.last().and_then(|m| m.checked_add(Span::new().weeks(1)).ok());
     check_weeks(directory, &activities, weeks, tz, rules)
         .into_iter()
         .filter(|v| first_day.is_some_and(|d| v.date >= d) && end_day.is_some_and(|d| v.date < d))
@@ -303,7 +245,9 @@ impl SwapError {
                 format!("medewerker {agent_id} kan niet met zichzelf ruilen; noem twee verschillende medewerkers")
             }
             (SwapError::EmptyRange { agent_id, start, end }, Locale::Nl) => {
-                format!("periode {start} tot {end} voor medewerker {agent_id} is leeg; het einde moet na het begin liggen")
+                format!(
+                    "periode {start} tot {end} voor medewerker {agent_id} is leeg; het einde moet na het begin liggen"
+                )
             }
             (SwapError::NothingToSwap, Locale::Nl) => {
                 "niets te ruilen: geen van beide medewerkers heeft activiteiten in de opgegeven periodes".to_string()
@@ -345,12 +289,7 @@ mod tests {
     }
 
     fn phone(agent: &str, start: &str, end: &str) -> ScheduledActivity {
-        ScheduledActivity {
-            agent_id: agent.into(),
-            start: ts(start),
-            end: ts(end),
-            activity: ActivityType::PhoneDuty,
-        }
+        ScheduledActivity { agent_id: agent.into(), start: ts(start), end: ts(end), activity: ActivityType::PhoneDuty }
     }
 
     /// Week 50 of 2026 (Mon 2026-12-07, UTC+1). Both agents have 15 h:
@@ -379,12 +318,7 @@ mod tests {
     #[test]
     fn week_book_obeys_rules() {
         let activities: Vec<ScheduledActivity> = week_book().all_activities().cloned().collect();
-        let violations = crate::roster::rules::check(
-            &directory(),
-            &activities,
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let violations = crate::roster::rules::check(&directory(), &activities, &amsterdam(), &LabourRules::default());
         assert!(violations.is_empty(), "{violations:?}");
     }
 
@@ -396,26 +330,15 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: vec![(ts("2026-12-09T12:00:00Z"), ts("2026-12-09T15:00:00Z"))],
         };
-        let update = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-        .expect("equal swap keeps both weeks at 15 h");
+        let update = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
+            .expect("equal swap keeps both weeks at 15 h");
 
         let mut book = week_book();
         book.apply(&update).expect("swap update applies");
-        let at = book
-            .activity_at("a-2", ts("2026-12-08T09:00:00Z"))
-            .map(|x| x.agent_id.as_str());
+        let at = book.activity_at("a-2", ts("2026-12-08T09:00:00Z")).map(|x| x.agent_id.as_str());
         assert_eq!(at, Some("a-2"));
         assert_eq!(book.activity_at("a-1", ts("2026-12-08T09:00:00Z")), None);
-        assert!(
-            book.activity_at("a-1", ts("2026-12-09T13:00:00Z"))
-                .is_some()
-        );
+        assert!(book.activity_at("a-1", ts("2026-12-09T13:00:00Z")).is_some());
     }
 
     #[test]
@@ -426,14 +349,8 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: vec![(ts("2026-12-09T12:00:00Z"), ts("2026-12-09T15:00:00Z"))],
         };
-        let update = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-        .expect("equal swap accepted");
+        let update = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
+            .expect("equal swap accepted");
         let a2_hours: i64 = update
             .activities
             .iter()
@@ -451,14 +368,8 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: Vec::new(),
         };
-        let err = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-        .expect_err("a-1 would drop to 12 h and a-2 rise to 18 h");
+        let err = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
+            .expect_err("a-1 would drop to 12 h and a-2 rise to 18 h");
         let rules: Vec<Rule> = err.violations().iter().map(|v| v.rule).collect();
         assert!(rules.contains(&Rule::WeeklyContractHours), "{rules:?}");
     }
@@ -467,8 +378,7 @@ mod tests {
     fn swap_into_busy_time_rejected_for_overlap() {
         // a-1 gives Monday 08-11 and takes a-2's Monday 12-15, but a-1
         // already has a break 13-14 inside the received phone duty.
-        let mut activities: Vec<ScheduledActivity> =
-            week_book().all_activities().cloned().collect();
+        let mut activities: Vec<ScheduledActivity> = week_book().all_activities().cloned().collect();
         activities.push(ScheduledActivity {
             agent_id: "a-1".into(),
             start: ts("2026-12-07T13:00:00Z"),
@@ -482,14 +392,8 @@ mod tests {
             from_a: vec![(ts("2026-12-07T08:00:00Z"), ts("2026-12-07T11:00:00Z"))],
             from_b: vec![(ts("2026-12-07T12:00:00Z"), ts("2026-12-07T15:00:00Z"))],
         };
-        let err = swap(
-            &book,
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-        .expect_err("a-1 would have a break inside received phone duty");
+        let err = swap(&book, &request, &directory(), &amsterdam(), &LabourRules::default())
+            .expect_err("a-1 would have a break inside received phone duty");
         let rules: Vec<Rule> = err.violations().iter().map(|v| v.rule).collect();
         assert!(rules.contains(&Rule::OverlappingActivities), "{rules:?}");
     }
@@ -502,14 +406,8 @@ mod tests {
             from_a: vec![(ts("2026-12-07T09:00:00Z"), ts("2026-12-07T10:00:00Z"))],
             from_b: vec![(ts("2026-12-07T12:00:00Z"), ts("2026-12-07T13:00:00Z"))],
         };
-        let update = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-        .expect("hour for hour swap accepted");
+        let update = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
+            .expect("hour for hour swap accepted");
         let monday_a1: Vec<(Timestamp, Timestamp)> = update
             .activities
             .iter()
@@ -530,19 +428,9 @@ mod tests {
 
     #[test]
     fn swap_with_self_rejected() {
-        let request = SwapRequest {
-            agent_a: "a-1".into(),
-            agent_b: "a-1".into(),
-            from_a: Vec::new(),
-            from_b: Vec::new(),
-        };
-        let got = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let request =
+            SwapRequest { agent_a: "a-1".into(), agent_b: "a-1".into(), from_a: Vec::new(), from_b: Vec::new() };
+        let got = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default());
         assert!(matches!(got, Err(SwapError::SameAgent { .. })), "{got:?}");
     }
 
@@ -554,13 +442,7 @@ mod tests {
             from_a: vec![(ts("2026-12-12T08:00:00Z"), ts("2026-12-12T11:00:00Z"))],
             from_b: Vec::new(),
         };
-        let got = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        );
+        let got = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default());
         assert_eq!(got, Err(SwapError::NothingToSwap));
     }
 
@@ -572,18 +454,8 @@ mod tests {
             from_a: vec![(ts("2026-12-08T08:00:00Z"), ts("2026-12-08T11:00:00Z"))],
             from_b: Vec::new(),
         };
-        let err = swap(
-            &week_book(),
-            &request,
-            &directory(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-        .expect_err("one-way swap rejected");
-        assert!(
-            err.text(Locale::Nl).starts_with("ruil afgewezen"),
-            "{}",
-            err.text(Locale::Nl)
-        );
+        let err = swap(&week_book(), &request, &directory(), &amsterdam(), &LabourRules::default())
+            .expect_err("one-way swap rejected");
+        assert!(err.text(Locale::Nl).starts_with("ruil afgewezen"), "{}", err.text(Locale::Nl));
     }
 }

@@ -36,21 +36,15 @@ pub(crate) fn read_rows(
     errors: &mut ErrorSink,
 ) -> Vec<Row> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = ReaderBuilder::new()
-        .flexible(true)
-        .trim(Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(text.as_bytes());
+    let mut reader =
+        ReaderBuilder::new().flexible(true).trim(Trim::All).comment(Some(b'#')).from_reader(text.as_bytes());
 
     let lines = LineIndex::new(text);
 
     let header = match reader.headers() {
         Ok(header) => header.clone(),
         Err(err) => {
-            errors.push(RosterError::Csv {
-                at: lines.error_location(&err),
-                message: err.to_string(),
-            });
+            errors.push(RosterError::Csv { at: lines.error_location(&err), message: err.to_string() });
             return Vec::new();
         }
     };
@@ -64,10 +58,7 @@ pub(crate) fn read_rows(
         let record = match record {
             Ok(record) => record,
             Err(err) => {
-                let error = RosterError::Csv {
-                    at: lines.error_location(&err),
-                    message: err.to_string(),
-                };
+                let error = RosterError::Csv { at: lines.error_location(&err), message: err.to_string() };
                 if !errors.push(error) {
                     break;
                 }
@@ -80,21 +71,13 @@ pub(crate) fn read_rows(
 
         let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         if rows.len() >= MAX_ROWS {
-            errors.push(RosterError::TooManyRows {
-                at: Location::Line(line),
-                limit: MAX_ROWS,
-            });
+            errors.push(RosterError::TooManyRows { at: Location::Line(line), limit: MAX_ROWS });
             break;
         }
 
         let values = indexes
             .iter()
-            .map(|index| {
-                index
-                    .and_then(|i| record.get(i))
-                    .filter(|value| !value.is_empty())
-                    .map(str::to_string)
-            })
+            .map(|index| index.and_then(|i| record.get(i)).filter(|value| !value.is_empty()).map(str::to_string))
             .collect();
         rows.push(Row { line, values });
     }
@@ -108,17 +91,12 @@ fn column_indexes(
     required_list: &'static str,
     errors: &mut ErrorSink,
 ) -> Option<Vec<Option<usize>>> {
-    let names: Vec<String> = header
-        .iter()
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
+    let names: Vec<String> = header.iter().map(|name| name.trim().to_ascii_lowercase()).collect();
 
     let mut indexes = Vec::with_capacity(columns.len());
     let mut complete = true;
     for column in columns {
-        let index = names
-            .iter()
-            .position(|name| name == column.name || column.aliases.contains(&name.as_str()));
+        let index = names.iter().position(|name| name == column.name || column.aliases.contains(&name.as_str()));
         if index.is_none() && column.required {
             errors.push(RosterError::MissingColumn {
                 at: Location::Line(line),
@@ -142,16 +120,8 @@ struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> LineIndex<'a> {
-        let newlines = text
-            .bytes()
-            .enumerate()
-            .filter(|&(_, b)| b == b'\n')
-            .map(|(i, _)| i)
-            .collect();
-        LineIndex {
-            text: text.as_bytes(),
-            newlines,
-        }
+        let newlines = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect();
+        LineIndex { text: text.as_bytes(), newlines }
     }
 
     /// Returns the line of the first record that starts at or after
@@ -175,7 +145,6 @@ impl<'a> LineIndex<'a> {
     }
 
     fn error_location(&self, err: &csv::Error) -> Location {
-        err.position()
-            .map_or(Location::File, |p| Location::Line(self.line_at(p.byte())))
+        err.position().map_or(Location::File, |p| Location::Line(self.line_at(p.byte())))
     }
 }

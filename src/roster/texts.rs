@@ -19,26 +19,12 @@ pub(crate) fn violation_text(v: &Violation, locale: Locale) -> String {
 
     match (v.rule, locale) {
         (Rule::ContractHoursRange, Locale::En) => {
-            let side = if v.value > v.limit {
-                "more than the maximum"
-            } else {
-                "less than the minimum"
-            };
-            format!(
-                "{agent} in {}: contract of {value} h a week is {side} of {limit} h",
-                week(v.date, locale)
-            )
+            let side = if v.value > v.limit { "more than the maximum" } else { "less than the minimum" };
+            format!("{agent} in {}: contract of {value} h a week is {side} of {limit} h", week(v.date, locale))
         }
         (Rule::ContractHoursRange, Locale::Nl) => {
-            let side = if v.value > v.limit {
-                "meer dan het maximum"
-            } else {
-                "minder dan het minimum"
-            };
-            format!(
-                "{agent} in {}: contract van {value} uur per week is {side} van {limit} uur",
-                week(v.date, locale)
-            )
+            let side = if v.value > v.limit { "meer dan het maximum" } else { "minder dan het minimum" };
+            format!("{agent} in {}: contract van {value} uur per week is {side} van {limit} uur", week(v.date, locale))
         }
 
         (Rule::WeeklyContractHours, Locale::En) => {
@@ -58,24 +44,19 @@ pub(crate) fn violation_text(v: &Violation, locale: Locale) -> String {
             )
         }
 
-        (Rule::MaxBlockHours, Locale::En) => format!(
-            "{agent} on {day}: block {} is {value} h, more than the {limit} h maximum",
-            block_span(&v.detail)
-        ),
+        (Rule::MaxBlockHours, Locale::En) => {
+            format!("{agent} on {day}: block {} is {value} h, more than the {limit} h maximum", block_span(&v.detail))
+        }
         (Rule::MaxBlockHours, Locale::Nl) => format!(
             "{agent} op {day}: blok {} duurt {value} uur, meer dan het maximum van {limit} uur",
             block_span(&v.detail)
         ),
 
         (Rule::MaxDayHours, Locale::En) => {
-            format!(
-                "{agent} on {day}: {value} h of work in one day, more than the {limit} h maximum"
-            )
+            format!("{agent} on {day}: {value} h of work in one day, more than the {limit} h maximum")
         }
         (Rule::MaxDayHours, Locale::Nl) => {
-            format!(
-                "{agent} op {day}: {value} uur werk op één dag, meer dan het maximum van {limit} uur"
-            )
+            format!("{agent} op {day}: {value} uur werk op één dag, meer dan het maximum van {limit} uur")
         }
 
         (Rule::OverlappingActivities, _) => overlap_text(v, &day, &value, locale),
@@ -90,11 +71,7 @@ pub(crate) fn violation_text(v: &Violation, locale: Locale) -> String {
         }
         (Rule::UnknownAgent, Locale::Nl) => {
             let count = v.value as u64;
-            let noun = if count == 1 {
-                "activiteit"
-            } else {
-                "activiteiten"
-            };
+            let noun = if count == 1 { "activiteit" } else { "activiteiten" };
             format!(
                 "{agent} op {day}: medewerker staat niet in de medewerkerslijst ({count} {noun}); voeg de medewerker toe of verbeter de id"
             )
@@ -134,16 +111,12 @@ fn change_text(v: &Violation, day: &str, locale: Locale) -> String {
         (Detail::Removed { activity }, Locale::Nl) => {
             format!("{} verwijderd", local_activity(activity, locale))
         }
-        (Detail::Changed { before, after }, Locale::En) => format!(
-            "{} changed to {}",
-            local_activity(before, locale),
-            local_activity(after, locale)
-        ),
-        (Detail::Changed { before, after }, Locale::Nl) => format!(
-            "{} gewijzigd in {}",
-            local_activity(before, locale),
-            local_activity(after, locale)
-        ),
+        (Detail::Changed { before, after }, Locale::En) => {
+            format!("{} changed to {}", local_activity(before, locale), local_activity(after, locale))
+        }
+        (Detail::Changed { before, after }, Locale::Nl) => {
+            format!("{} gewijzigd in {}", local_activity(before, locale), local_activity(after, locale))
+        }
         (_, Locale::En) => "roster changed".to_string(),
         (_, Locale::Nl) => "rooster gewijzigd".to_string(),
     };
@@ -163,89 +136,56 @@ pub(crate) fn roster_error_nl(error: &RosterError) -> String {
     match error {
         RosterError::Csv { message, .. } => format!("{at}: ongeldige CSV: {message}"),
         RosterError::Json { message, .. } => format!("{at}: ongeldige JSON: {message}"),
-        RosterError::MissingColumn {
-            column, required, ..
-        } => format!(
-            "{at}: de kopregel heeft geen kolom {column}; de kopregel moet de kolommen {required} noemen"
-        ),
+        RosterError::MissingColumn { column, required, .. } => {
+            format!("{at}: de kopregel heeft geen kolom {column}; de kopregel moet de kolommen {required} noemen")
+        }
         RosterError::MissingField { field, .. } => format!("{at}: {field} ontbreekt of is leeg"),
         RosterError::InvalidTime { field, value, .. } => format!(
             "{at}: {field} {value:?} is geen geldige tijd; schrijf 2026-12-07T09:00 of \
              2026-12-07 09:00 (lokale tijd), 2026-12-07T09:00+01:00 (met offset) of \
              2026-12-07T08:00Z (UTC)"
         ),
-        RosterError::TimeInGap {
-            field,
-            value,
-            zone,
-            offset_before,
-            offset_after,
-            suggestion,
-            ..
-        } => format!(
+        RosterError::TimeInGap { field, value, zone, offset_before, offset_after, suggestion, .. } => format!(
             "{at}: {field} {value} bestaat niet in {zone}: de klok gaat op dat uur vooruit van \
              {offset_before} naar {offset_after}; gebruik de tijd na de omschakeling (bijvoorbeeld \
              {suggestion}) of een tijd buiten het overgeslagen uur"
         ),
-        RosterError::AmbiguousTime {
-            field,
-            value,
-            zone,
-            offset_before,
-            offset_after,
-            ..
-        } => format!(
+        RosterError::AmbiguousTime { field, value, zone, offset_before, offset_after, .. } => format!(
             "{at}: {field} {value} komt twee keer voor in {zone} omdat de klok teruggaat; voeg de \
              offset toe, bijvoorbeeld {value}{offset_before} voor de eerste (zomertijd) of \
              {value}{offset_after} voor de tweede (wintertijd)"
         ),
-        RosterError::OffsetMismatch {
-            field,
-            value,
-            zone,
-            given,
-            expected,
-            ..
-        } => format!(
+        RosterError::OffsetMismatch { field, value, zone, given, expected, .. } => format!(
             "{at}: {field} {value} heeft offset {given}, maar {zone} gebruikt op dat moment \
              {expected}; schrijf de offset {expected} bij de lokale tijd, of schrijf UTC met Z"
         ),
-        RosterError::EndNotAfterStart { start, end, .. } => format!(
-            "{at}: einde {end} ligt niet na begin {start}; een activiteit moet eindigen na het begin"
-        ),
+        RosterError::EndNotAfterStart { start, end, .. } => {
+            format!("{at}: einde {end} ligt niet na begin {start}; een activiteit moet eindigen na het begin")
+        }
         RosterError::UnknownActivity { value, known, .. } => {
             format!("{at}: onbekende activiteit {value:?}; gebruik een van {known}")
         }
-        RosterError::InvalidHours { field, value, .. } => format!(
-            "{at}: {field} {value:?} is geen geldig aantal uren; schrijf bijvoorbeeld 24 of 22,5"
-        ),
-        RosterError::ContractHoursDiffer {
-            agent_id,
-            value,
-            first,
-            ..
-        } => format!(
+        RosterError::InvalidHours { field, value, .. } => {
+            format!("{at}: {field} {value:?} is geen geldig aantal uren; schrijf bijvoorbeeld 24 of 22,5")
+        }
+        RosterError::ContractHoursDiffer { agent_id, value, first, .. } => format!(
             "{at}: contract_hours {value} voor medewerker {agent_id} verschilt van eerder \
              opgegeven {first}; geef op elke regel van een medewerker dezelfde contracturen"
         ),
-        RosterError::DuplicateAgent {
-            agent_id, first, ..
-        } => format!(
+        RosterError::DuplicateAgent { agent_id, first, .. } => format!(
             "{at}: medewerker-id {agent_id} staat twee keer in de lijst (eerst op {}); houd één regel over",
             first.text(Locale::Nl)
         ),
-        RosterError::DuplicatePlatformId {
-            platform_id, owner, ..
-        } => format!(
+        RosterError::DuplicatePlatformId { platform_id, owner, .. } => format!(
             "{at}: platform-id {platform_id} hoort al bij medewerker {owner}; een platform-id \
              mag naar één medewerker wijzen"
         ),
         RosterError::TooManyRows { limit, .. } => {
             format!("{at}: meer dan {limit} regels; splits het bestand of verhoog de limiet")
         }
-        RosterError::TooManyErrors { limit, .. } => format!(
-            "{at}: meer dan {limit} fouten; herstel deze eerst, de rest van het bestand is niet gecontroleerd"
-        ),
+        RosterError::TooManyErrors { limit, .. } => {
+            format!("{at}: meer dan {limit} fouten; herstel deze eerst, de rest van het bestand is niet gecontroleerd")
+        }
     }
 }
 
@@ -298,12 +238,7 @@ fn week(monday: Date, locale: Locale) -> String {
         Locale::En => "from",
         Locale::Nl => "vanaf",
     };
-    format!(
-        "week {}-W{:02} ({from} {})",
-        iso.year(),
-        iso.week(),
-        day(monday, locale)
-    )
+    format!("week {}-W{:02} ({from} {})", iso.year(), iso.week(), day(monday, locale))
 }
 
 fn weekday(weekday: Weekday, locale: Locale) -> &'static str {
@@ -327,11 +262,7 @@ fn block_span(detail: &Detail) -> String {
 }
 
 fn local_activity(activity: &LocalActivity, locale: Locale) -> String {
-    format!(
-        "{} {}",
-        activity_name(activity.activity, locale),
-        span(activity.start, activity.end)
-    )
+    format!("{} {}", activity_name(activity.activity, locale), span(activity.start, activity.end))
 }
 
 #[cfg(test)]
@@ -347,10 +278,7 @@ mod tests {
             rule: Rule::MaxBlockHours,
             value: 4.0,
             limit: 3.0,
-            detail: Detail::Block {
-                start: date(2026, 12, 7).at(9, 0, 0, 0),
-                end: date(2026, 12, 7).at(13, 0, 0, 0),
-            },
+            detail: Detail::Block { start: date(2026, 12, 7).at(9, 0, 0, 0), end: date(2026, 12, 7).at(13, 0, 0, 0) },
         }
     }
 
@@ -399,10 +327,7 @@ mod tests {
     #[test]
     fn every_rule_has_both_texts() {
         for rule in Rule::ALL {
-            let violation = Violation {
-                rule,
-                ..block_violation()
-            };
+            let violation = Violation { rule, ..block_violation() };
             for locale in [Locale::En, Locale::Nl] {
                 let text = violation.text(locale);
                 assert!(text.starts_with("a-117 "), "{rule} {locale:?}: {text}");

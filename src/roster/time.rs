@@ -17,19 +17,9 @@ use super::error::{Location, RosterError};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TimeProblem {
     Invalid,
-    Gap {
-        before: Offset,
-        after: Offset,
-        suggestion: DateTime,
-    },
-    Fold {
-        before: Offset,
-        after: Offset,
-    },
-    OffsetMismatch {
-        given: Offset,
-        expected: Offset,
-    },
+    Gap { before: Offset, after: Offset, suggestion: DateTime },
+    Fold { before: Offset, after: Offset },
+    OffsetMismatch { given: Offset, expected: Offset },
 }
 
 /// Part of a value after the local date and time.
@@ -45,13 +35,9 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
     let datetime: DateTime = local.parse().map_err(|_| TimeProblem::Invalid)?;
 
     match suffix {
-        Suffix::Utc => Offset::UTC
-            .to_timestamp(datetime)
-            .map_err(|_| TimeProblem::Invalid),
+        Suffix::Utc => Offset::UTC.to_timestamp(datetime).map_err(|_| TimeProblem::Invalid),
         Suffix::Offset(given) => {
-            let instant = given
-                .to_timestamp(datetime)
-                .map_err(|_| TimeProblem::Invalid)?;
+            let instant = given.to_timestamp(datetime).map_err(|_| TimeProblem::Invalid)?;
             let expected = tz.to_offset(instant);
             if expected != given {
                 return Err(TimeProblem::OffsetMismatch { given, expected });
@@ -59,9 +45,7 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
             Ok(instant)
         }
         Suffix::None => match tz.to_ambiguous_timestamp(datetime).offset() {
-            AmbiguousOffset::Unambiguous { offset } => offset
-                .to_timestamp(datetime)
-                .map_err(|_| TimeProblem::Invalid),
+            AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(datetime).map_err(|_| TimeProblem::Invalid),
             AmbiguousOffset::Gap { before, after } => {
                 // The wall-clock time the value reaches when the skipped hour
                 // is added, which is what most planners meant.
@@ -69,11 +53,7 @@ pub(crate) fn parse_instant(value: &str, tz: &TimeZone) -> Result<Timestamp, Tim
                     .to_timestamp(datetime)
                     .map(|instant| tz.to_datetime(instant))
                     .map_err(|_| TimeProblem::Invalid)?;
-                Err(TimeProblem::Gap {
-                    before,
-                    after,
-                    suggestion,
-                })
+                Err(TimeProblem::Gap { before, after, suggestion })
             }
             AmbiguousOffset::Fold { before, after } => Err(TimeProblem::Fold { before, after }),
         },
@@ -124,11 +104,7 @@ fn split_suffix(value: &str) -> Option<(String, Suffix)> {
         Some(index) => {
             let (time, offset) = rest.split_at(index);
             let offset = parse_offset(offset)?;
-            let suffix = if offset == Offset::UTC {
-                Suffix::Utc
-            } else {
-                Suffix::Offset(offset)
-            };
+            let suffix = if offset == Offset::UTC { Suffix::Utc } else { Suffix::Offset(offset) };
             Some((format!("{date}T{}", time.trim_end()), suffix))
         }
     }
@@ -164,21 +140,11 @@ fn parse_offset(text: &str) -> Option<Offset> {
 // === impl TimeProblem ===
 
 impl TimeProblem {
-    pub(crate) fn into_error(
-        self,
-        value: &str,
-        tz: &TimeZone,
-        at: Location,
-        field: &'static str,
-    ) -> RosterError {
+    pub(crate) fn into_error(self, value: &str, tz: &TimeZone, at: Location, field: &'static str) -> RosterError {
         let value = value.to_string();
         match self {
             TimeProblem::Invalid => RosterError::InvalidTime { at, field, value },
-            TimeProblem::Gap {
-                before,
-                after,
-                suggestion,
-            } => RosterError::TimeInGap {
+            TimeProblem::Gap { before, after, suggestion } => RosterError::TimeInGap {
                 at,
                 field,
                 value,
@@ -258,10 +224,7 @@ mod tests {
     #[test]
     fn wrong_offset_rejected() {
         let got = parse_instant("2026-12-07T09:00+02:00", &amsterdam());
-        assert!(
-            matches!(got, Err(TimeProblem::OffsetMismatch { .. })),
-            "{got:?}"
-        );
+        assert!(matches!(got, Err(TimeProblem::OffsetMismatch { .. })), "{got:?}");
     }
 
     #[test]

@@ -59,12 +59,7 @@ pub(crate) fn millis(at: Timestamp) -> i64 {
 
 /// Converts stored milliseconds back to a timestamp, naming the row when the
 /// value is outside jiff's range.
-pub(crate) fn timestamp(
-    path: &Path,
-    table: &'static str,
-    row: i64,
-    ms: i64,
-) -> Result<Timestamp, StoreError> {
+pub(crate) fn timestamp(path: &Path, table: &'static str, row: i64, ms: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt {
         path: path.to_path_buf(),
         table,
@@ -88,9 +83,7 @@ pub(crate) fn parse_activity(
 }
 
 fn parse_source_kind(name: &str) -> Option<SourceKind> {
-    [SourceKind::Grpc, SourceKind::WebSocket, SourceKind::Sip]
-        .into_iter()
-        .find(|kind| kind.as_str() == name)
+    [SourceKind::Grpc, SourceKind::WebSocket, SourceKind::Sip].into_iter().find(|kind| kind.as_str() == name)
 }
 
 /// Encodes an entry as a `journal` row.
@@ -111,12 +104,7 @@ pub(crate) fn encode_entry(entry: &JournalEntry) -> Result<JournalRow<'_>, serde
                 body: serde_json::to_string(&event.kind)?,
             })
         }
-        JournalEntry::SourceHealth {
-            source,
-            kind,
-            healthy,
-            at,
-        } => Ok(JournalRow {
+        JournalEntry::SourceHealth { source, kind, healthy, at } => Ok(JournalRow {
             kind: KIND_SOURCE_HEALTH,
             source_kind: kind.as_str(),
             source,
@@ -153,12 +141,8 @@ impl StoredJournalRow {
     /// Decodes the row into its sequence number and entry.
     pub(crate) fn decode(self, path: &Path) -> Result<(u64, JournalEntry), StoreError> {
         let seq = self.seq;
-        let corrupt = |detail: String| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            table: "journal",
-            row: seq,
-            detail,
-        };
+        let corrupt =
+            |detail: String| StoreError::Corrupt { path: path.to_path_buf(), table: "journal", row: seq, detail };
 
         let source_kind = parse_source_kind(&self.source_kind)
             .ok_or_else(|| corrupt(format!("unknown source kind {:?}", self.source_kind)))?;
@@ -174,9 +158,7 @@ impl StoredJournalRow {
                 let event = AgentEvent {
                     source_kind,
                     source: self.source,
-                    source_event_id: self
-                        .source_event_id
-                        .ok_or_else(|| missing("source_event_id"))?,
+                    source_event_id: self.source_event_id.ok_or_else(|| missing("source_event_id"))?,
                     agent_ref: self.agent_ref.ok_or_else(|| missing("agent_ref"))?,
                     source_time: timestamp(path, "journal", seq, source_ms)?,
                     received_at: timestamp(path, "journal", seq, received_ms)?,
@@ -189,9 +171,8 @@ impl StoredJournalRow {
                 })
             }
             KIND_SOURCE_HEALTH => {
-                let body: HealthBody = serde_json::from_str(&self.body).map_err(|error| {
-                    corrupt(format!("body is not a valid health change: {error}"))
-                })?;
+                let body: HealthBody = serde_json::from_str(&self.body)
+                    .map_err(|error| corrupt(format!("body is not a valid health change: {error}")))?;
                 JournalEntry::SourceHealth {
                     source: self.source,
                     kind: source_kind,
@@ -202,8 +183,7 @@ impl StoredJournalRow {
             other => return Err(corrupt(format!("unknown entry kind {other:?}"))),
         };
 
-        let seq =
-            u64::try_from(seq).map_err(|_| corrupt("negative sequence number".to_string()))?;
+        let seq = u64::try_from(seq).map_err(|_| corrupt("negative sequence number".to_string()))?;
         Ok((seq, entry))
     }
 }

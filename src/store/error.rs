@@ -27,12 +27,7 @@ pub enum StoreError {
          put the state directory on a local file system that supports shared memory",
         path.display()
     )]
-    Pragma {
-        path: PathBuf,
-        pragma: &'static str,
-        expected: &'static str,
-        found: String,
-    },
+    Pragma { path: PathBuf, pragma: &'static str, expected: &'static str, found: String },
 
     #[error(
         "journal {}: migration to schema version {version} failed: {source}; \
@@ -51,11 +46,7 @@ pub enum StoreError {
          run the floorwatch release that wrote it or restore a backup",
         path.display()
     )]
-    SchemaTooNew {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    SchemaTooNew { path: PathBuf, found: u32, supported: u32 },
 
     #[error(
         "journal {}: cannot start the writer thread: {source}; check the process and memory limits",
@@ -83,10 +74,7 @@ pub enum StoreError {
          were committed; retry the request",
         path.display()
     )]
-    RolledBack {
-        path: PathBuf,
-        operation: &'static str,
-    },
+    RolledBack { path: PathBuf, operation: &'static str },
 
     #[error("journal {}: {operation} failed: {source}", path.display())]
     Read {
@@ -100,19 +88,10 @@ pub enum StoreError {
         "journal {}: table {table}, row {row}: {detail}; the file was changed outside floorwatch or is damaged",
         path.display()
     )]
-    Corrupt {
-        path: PathBuf,
-        table: &'static str,
-        row: i64,
-        detail: String,
-    },
+    Corrupt { path: PathBuf, table: &'static str, row: i64, detail: String },
 
     #[error("journal {}: {operation} rejected: {detail}", path.display())]
-    InvalidRequest {
-        path: PathBuf,
-        operation: &'static str,
-        detail: String,
-    },
+    InvalidRequest { path: PathBuf, operation: &'static str, detail: String },
 
     #[error("journal {}: the writer has shut down, so no more writes are accepted", path.display())]
     Closed { path: PathBuf },

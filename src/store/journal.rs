@@ -13,8 +13,8 @@ use super::read;
 use super::schema::{self, ConnectionSettings};
 use super::writer::{Reply, Request, WriteRequest, Writer};
 use super::{
-    AppendOutcome, ExceptionRecord, JournalEntry, JournalOptions, NewException, RosterSnapshot,
-    RosterVersionRecord, RosterVersionSummary, StoreError,
+    AppendOutcome, ExceptionRecord, JournalEntry, JournalOptions, NewException, RosterSnapshot, RosterVersionRecord,
+    RosterVersionSummary, StoreError,
 };
 use crate::domain::Agent;
 
@@ -60,12 +60,8 @@ impl Journal {
         let reader = schema::open_reader(path)?;
 
         let (requests, receiver) = mpsc::channel(options.queue.max(1));
-        let spawn_error = |source| StoreError::Spawn {
-            path: path.to_path_buf(),
-            source: Arc::new(source),
-        };
-        let writer = Writer::new(path.to_path_buf(), writer_conn, receiver, &options)
-            .map_err(spawn_error)?;
+        let spawn_error = |source| StoreError::Spawn { path: path.to_path_buf(), source: Arc::new(source) };
+        let writer = Writer::new(path.to_path_buf(), writer_conn, receiver, &options).map_err(spawn_error)?;
         let writer_thread = std::thread::Builder::new()
             .name("journal-writer".to_string())
             .spawn(move || writer.run())
@@ -89,9 +85,7 @@ impl Journal {
             writer_thread: Mutex::new(Some(writer_thread)),
             settings,
         };
-        Ok(Journal {
-            shared: Arc::new(shared),
-        })
+        Ok(Journal { shared: Arc::new(shared) })
     }
 
     pub fn path(&self) -> &Path {
@@ -108,15 +102,11 @@ impl Journal {
     /// already journaled, earlier in the same call included, is `Duplicate`.
     ///
     /// On error nothing of this call was committed.
-    pub async fn append(
-        &self,
-        entries: Vec<JournalEntry>,
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
+    pub async fn append(&self, entries: Vec<JournalEntry>) -> Result<Vec<AppendOutcome>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        self.request(|reply| WriteRequest::Append { entries, reply })
-            .await
+        self.request(|reply| WriteRequest::Append { entries, reply }).await
     }
 
     /// Inserts or updates agents by id. Agents not listed are kept.
@@ -124,8 +114,7 @@ impl Journal {
         if agents.is_empty() {
             return Ok(());
         }
-        self.request(|reply| WriteRequest::PutAgents { agents, reply })
-            .await
+        self.request(|reply| WriteRequest::PutAgents { agents, reply }).await
     }
 
     /// Publishes a roster version and returns its number.
@@ -140,8 +129,7 @@ impl Journal {
     /// end after its start.
     pub async fn publish_roster(&self, record: RosterVersionRecord) -> Result<u64, StoreError> {
         self.check_roster(&record)?;
-        self.request(|reply| WriteRequest::PublishRoster { record, reply })
-            .await
+        self.request(|reply| WriteRequest::PublishRoster { record, reply }).await
     }
 
     /// Stores an approved exception and returns its id. Rejects one whose
@@ -156,8 +144,7 @@ impl Journal {
                 ),
             ));
         }
-        self.request(|reply| WriteRequest::AddException { exception, reply })
-            .await
+        self.request(|reply| WriteRequest::AddException { exception, reply }).await
     }
 
     /// Waits until every request queued before this call is committed and
@@ -166,13 +153,7 @@ impl Journal {
     /// at once.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         let (reply, done) = oneshot::channel();
-        if self
-            .shared
-            .requests
-            .send(Request::Shutdown(reply))
-            .await
-            .is_ok()
-        {
+        if self.shared.requests.send(Request::Shutdown(reply)).await.is_ok() {
             // An error here means the writer ended without answering; the
             // join below reports whether it panicked.
             let _ = done.await;
@@ -185,18 +166,13 @@ impl Journal {
         let joined = tokio::task::spawn_blocking(move || thread.join()).await;
         match joined {
             Ok(Ok(())) => Ok(()),
-            _ => Err(StoreError::WriterGone {
-                path: self.shared.path.clone(),
-            }),
+            _ => Err(StoreError::WriterGone { path: self.shared.path.clone() }),
         }
     }
 
     /// Returns every entry with an effective time at or after `from`, in
     /// sequence order. See [`Journal::for_each_since`] for large ranges.
-    pub fn read_journal_since(
-        &self,
-        from: Timestamp,
-    ) -> Result<Vec<(u64, JournalEntry)>, StoreError> {
+    pub fn read_journal_since(&self, from: Timestamp) -> Result<Vec<(u64, JournalEntry)>, StoreError> {
         let mut entries = Vec::new();
         self.for_each_since(from, |seq, entry| entries.push((seq, entry)))?;
         Ok(entries)
@@ -206,11 +182,7 @@ impl Journal {
     /// in sequence order, without collecting them; returns how many there
     /// were. The reader connection is locked for the whole call, so `f` must
     /// not call read methods of this journal: they would deadlock.
-    pub fn for_each_since(
-        &self,
-        from: Timestamp,
-        f: impl FnMut(u64, JournalEntry),
-    ) -> Result<usize, StoreError> {
+    pub fn for_each_since(&self, from: Timestamp, f: impl FnMut(u64, JournalEntry)) -> Result<usize, StoreError> {
         read::for_each_since(&self.reader(), &self.shared.path, from, f)
     }
 
@@ -247,38 +219,24 @@ impl Journal {
     }
 
     /// Returns the exceptions that overlap `[start, end)`, ordered by start.
-    pub fn exceptions_overlapping(
-        &self,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<Vec<ExceptionRecord>, StoreError> {
+    pub fn exceptions_overlapping(&self, start: Timestamp, end: Timestamp) -> Result<Vec<ExceptionRecord>, StoreError> {
         read::exceptions_overlapping(&self.reader(), &self.shared.path, start, end)
     }
 
     /// Returns the exceptions that end after `from`, ordered by start: the
     /// ones that can still excuse time from `from` on.
-    pub fn load_exceptions_since(
-        &self,
-        from: Timestamp,
-    ) -> Result<Vec<ExceptionRecord>, StoreError> {
+    pub fn load_exceptions_since(&self, from: Timestamp) -> Result<Vec<ExceptionRecord>, StoreError> {
         read::exceptions_since(&self.reader(), &self.shared.path, from)
     }
 
-    async fn request<T>(
-        &self,
-        build: impl FnOnce(Reply<T>) -> WriteRequest,
-    ) -> Result<T, StoreError> {
+    async fn request<T>(&self, build: impl FnOnce(Reply<T>) -> WriteRequest) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.shared
             .requests
             .send(Request::Write(build(reply)))
             .await
-            .map_err(|_| StoreError::Closed {
-                path: self.shared.path.clone(),
-            })?;
-        answer.await.map_err(|_| StoreError::WriterGone {
-            path: self.shared.path.clone(),
-        })?
+            .map_err(|_| StoreError::Closed { path: self.shared.path.clone() })?;
+        answer.await.map_err(|_| StoreError::WriterGone { path: self.shared.path.clone() })?
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -286,11 +244,7 @@ impl Journal {
     }
 
     fn invalid(&self, operation: &'static str, detail: String) -> StoreError {
-        StoreError::InvalidRequest {
-            path: self.shared.path.clone(),
-            operation,
-            detail,
-        }
+        StoreError::InvalidRequest { path: self.shared.path.clone(), operation, detail }
     }
 
     fn check_roster(&self, record: &RosterVersionRecord) -> Result<(), StoreError> {
@@ -312,7 +266,10 @@ impl Journal {
                 activity.activity, activity.agent_id, activity.start, activity.end
             );
             if !agents.contains(activity.agent_id.as_str()) {
-                return Err(self.invalid(operation, format!("{what}: the agent is not in agent_ids; list every agent the publication changes")));
+                return Err(self.invalid(
+                    operation,
+                    format!("{what}: the agent is not in agent_ids; list every agent the publication changes"),
+                ));
             }
             if activity.start < record.period_start || activity.start >= record.period_end {
                 return Err(self.invalid(
@@ -324,9 +281,7 @@ impl Journal {
                 ));
             }
             if activity.end <= activity.start {
-                return Err(
-                    self.invalid(operation, format!("{what}: does not end after its start"))
-                );
+                return Err(self.invalid(operation, format!("{what}: does not end after its start")));
             }
         }
         Ok(())

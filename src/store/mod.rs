@@ -176,11 +176,7 @@ pub fn describe_metrics() {
         Unit::Seconds,
         "Time from BEGIN to the end of COMMIT of one journal batch."
     );
-    metrics::describe_histogram!(
-        JOURNAL_BATCH_ENTRIES,
-        Unit::Count,
-        "Journal entries committed in one batch."
-    );
+    metrics::describe_histogram!(JOURNAL_BATCH_ENTRIES, Unit::Count, "Journal entries committed in one batch.");
     metrics::describe_gauge!(
         JOURNAL_QUEUE_DEPTH,
         Unit::Count,
@@ -199,11 +195,7 @@ impl Default for JournalOptions {
     /// Batches of up to 4096 entries, a 1 ms wait for more requests, and a
     /// queue of 1024 requests.
     fn default() -> Self {
-        JournalOptions {
-            batch_max: 4096,
-            batch_delay: Duration::from_millis(1),
-            queue: 1024,
-        }
+        JournalOptions { batch_max: 4096, batch_delay: Duration::from_millis(1), queue: 1024 }
     }
 }
 

@@ -7,21 +7,11 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::codec::{JOURNAL_COLUMNS, StoredJournalRow, millis, parse_activity, timestamp};
-use super::{
-    ExceptionRecord, JournalEntry, RosterSnapshot, RosterVersionRecord, RosterVersionSummary,
-    StoreError,
-};
+use super::{ExceptionRecord, JournalEntry, RosterSnapshot, RosterVersionRecord, RosterVersionSummary, StoreError};
 use crate::domain::{Agent, ScheduledActivity};
 
-fn read_error<'a>(
-    path: &'a Path,
-    operation: &'static str,
-) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
-    move |source| StoreError::Read {
-        path: path.to_path_buf(),
-        operation,
-        source: Arc::new(source),
-    }
+fn read_error<'a>(path: &'a Path, operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Read { path: path.to_path_buf(), operation, source: Arc::new(source) }
 }
 
 /// Calls `f` for every entry with an effective time at or after `from`, in
@@ -33,16 +23,13 @@ pub(crate) fn for_each_since(
     mut f: impl FnMut(u64, JournalEntry),
 ) -> Result<usize, StoreError> {
     let error = read_error(path, "journal replay");
-    let sql =
-        format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE effective_ms >= ?1 ORDER BY seq");
+    let sql = format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE effective_ms >= ?1 ORDER BY seq");
     let mut select = conn.prepare_cached(&sql).map_err(&error)?;
     let mut rows = select.query(params![millis(from)]).map_err(&error)?;
 
     let mut count = 0;
     while let Some(row) = rows.next().map_err(&error)? {
-        let (seq, entry) = StoredJournalRow::from_row(row)
-            .map_err(&error)?
-            .decode(path)?;
+        let (seq, entry) = StoredJournalRow::from_row(row).map_err(&error)?.decode(path)?;
         f(seq, entry);
         count += 1;
     }
@@ -59,24 +46,17 @@ pub(crate) fn read_page(
     limit: usize,
 ) -> Result<Vec<(u64, JournalEntry)>, StoreError> {
     let error = read_error(path, "journal page read");
-    let sql = format!(
-        "SELECT {JOURNAL_COLUMNS} FROM journal WHERE effective_ms >= ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
-    );
+    let sql =
+        format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE effective_ms >= ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
     let mut select = conn.prepare_cached(&sql).map_err(&error)?;
     // Values beyond i64::MAX cannot be stored, so clamping keeps the meaning.
     let after_seq = i64::try_from(after_seq).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows = select
-        .query(params![millis(from), after_seq, limit])
-        .map_err(&error)?;
+    let mut rows = select.query(params![millis(from), after_seq, limit]).map_err(&error)?;
 
     let mut page = Vec::new();
     while let Some(row) = rows.next().map_err(&error)? {
-        page.push(
-            StoredJournalRow::from_row(row)
-                .map_err(&error)?
-                .decode(path)?,
-        );
+        page.push(StoredJournalRow::from_row(row).map_err(&error)?.decode(path)?);
     }
     Ok(page)
 }
@@ -92,13 +72,12 @@ pub(crate) fn load_agents(conn: &Connection, path: &Path) -> Result<Vec<Agent>, 
     while let Some(row) = rows.next().map_err(&error)? {
         let rowid: i64 = row.get(0).map_err(&error)?;
         let platform_ids: String = row.get(5).map_err(&error)?;
-        let platform_ids =
-            serde_json::from_str(&platform_ids).map_err(|json| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                table: "agents",
-                row: rowid,
-                detail: format!("platform_ids is not a JSON list of strings: {json}"),
-            })?;
+        let platform_ids = serde_json::from_str(&platform_ids).map_err(|json| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            table: "agents",
+            row: rowid,
+            detail: format!("platform_ids is not a JSON list of strings: {json}"),
+        })?;
         agents.push(Agent {
             id: row.get(1).map_err(&error)?,
             display_name: row.get(2).map_err(&error)?,
@@ -115,13 +94,8 @@ pub(crate) fn load_roster(conn: &Connection, path: &Path) -> Result<RosterSnapsh
     // One read transaction, so the version matches the activities.
     let tx = conn.unchecked_transaction().map_err(&error)?;
 
-    let version: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM roster_versions",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(&error)?;
+    let version: i64 =
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM roster_versions", [], |row| row.get(0)).map_err(&error)?;
     let mut select = tx
         .prepare_cached(
             "SELECT rowid, agent_id, start_ms, end_ms, activity FROM roster_current ORDER BY agent_id, start_ms, rowid",
@@ -140,16 +114,10 @@ pub(crate) fn load_roster(conn: &Connection, path: &Path) -> Result<RosterSnapsh
             activity: parse_activity(path, "roster_current", rowid, &activity)?,
         });
     }
-    Ok(RosterSnapshot {
-        version: version.max(0) as u64,
-        activities,
-    })
+    Ok(RosterSnapshot { version: version.max(0) as u64, activities })
 }
 
-pub(crate) fn roster_versions(
-    conn: &Connection,
-    path: &Path,
-) -> Result<Vec<RosterVersionSummary>, StoreError> {
+pub(crate) fn roster_versions(conn: &Connection, path: &Path) -> Result<Vec<RosterVersionSummary>, StoreError> {
     let error = read_error(path, "roster history read");
     let mut select = conn
         .prepare_cached(
@@ -163,12 +131,7 @@ pub(crate) fn roster_versions(
     while let Some(row) = rows.next().map_err(&error)? {
         let version: i64 = row.get(0).map_err(&error)?;
         let at = |index| -> Result<Timestamp, StoreError> {
-            timestamp(
-                path,
-                "roster_versions",
-                version,
-                row.get(index).map_err(&error)?,
-            )
+            timestamp(path, "roster_versions", version, row.get(index).map_err(&error)?)
         };
         versions.push(RosterVersionSummary {
             version: version.max(0) as u64,
@@ -191,9 +154,7 @@ pub(crate) fn roster_version(
     let Ok(version) = i64::try_from(version) else {
         return Ok(None);
     };
-    let mut select = conn
-        .prepare_cached("SELECT request FROM roster_versions WHERE version = ?1")
-        .map_err(&error)?;
+    let mut select = conn.prepare_cached("SELECT request FROM roster_versions WHERE version = ?1").map_err(&error)?;
     let mut rows = select.query(params![version]).map_err(&error)?;
     let Some(row) = rows.next().map_err(&error)? else {
         return Ok(None);
@@ -224,9 +185,7 @@ fn select_exceptions(
          WHERE {where_clause} ORDER BY start_ms, id"
     );
     let mut select = conn.prepare_cached(&sql).map_err(&error)?;
-    let mut rows = select
-        .query(rusqlite::params_from_iter(bounds))
-        .map_err(&error)?;
+    let mut rows = select.query(rusqlite::params_from_iter(bounds)).map_err(&error)?;
 
     let mut exceptions = Vec::new();
     while let Some(row) = rows.next().map_err(&error)? {
@@ -253,12 +212,7 @@ pub(crate) fn exceptions_overlapping(
     start: Timestamp,
     end: Timestamp,
 ) -> Result<Vec<ExceptionRecord>, StoreError> {
-    select_exceptions(
-        conn,
-        path,
-        "start_ms < ?2 AND end_ms > ?1",
-        &[millis(start), millis(end)],
-    )
+    select_exceptions(conn, path, "start_ms < ?2 AND end_ms > ?1", &[millis(start), millis(end)])
 }
 
 pub(crate) fn exceptions_since(

@@ -101,22 +101,16 @@ pub struct ConnectionSettings {
 /// Opens (creating if needed) the file for the writer, sets WAL mode and
 /// `synchronous=FULL`, and applies pending migrations.
 pub(crate) fn open_writer(path: &Path) -> Result<(Connection, ConnectionSettings), StoreError> {
-    let open_error = |source| StoreError::Open {
-        path: path.to_path_buf(),
-        source: Arc::new(source),
-    };
+    let open_error = |source| StoreError::Open { path: path.to_path_buf(), source: Arc::new(source) };
 
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
 
     // journal_mode is stored in the file; synchronous belongs to the
     // connection and must be set every time.
-    let journal_mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(open_error)?;
+    let journal_mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(open_error)?;
     if !journal_mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Pragma {
             path: path.to_path_buf(),
@@ -125,11 +119,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<(Connection, ConnectionSettings
             found: journal_mode,
         });
     }
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(open_error)?;
-    let synchronous: i64 = conn
-        .pragma_query_value(None, "synchronous", |row| row.get(0))
-        .map_err(open_error)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(open_error)?;
+    let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |row| row.get(0)).map_err(open_error)?;
     if synchronous != 2 {
         return Err(StoreError::Pragma {
             path: path.to_path_buf(),
@@ -140,20 +131,13 @@ pub(crate) fn open_writer(path: &Path) -> Result<(Connection, ConnectionSettings
     }
 
     let schema_version = migrate(&mut conn, path)?;
-    let settings = ConnectionSettings {
-        journal_mode: journal_mode.to_ascii_lowercase(),
-        synchronous,
-        schema_version,
-    };
+    let settings = ConnectionSettings { journal_mode: journal_mode.to_ascii_lowercase(), synchronous, schema_version };
     Ok((conn, settings))
 }
 
 /// Opens a read-only connection. WAL lets it read while the writer commits.
 pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let open_error = |source| StoreError::Open {
-        path: path.to_path_buf(),
-        source: Arc::new(source),
-    };
+    let open_error = |source| StoreError::Open { path: path.to_path_buf(), source: Arc::new(source) };
 
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
@@ -166,33 +150,20 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
     let found: u32 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source: Arc::new(source),
-        })?;
+        .map_err(|source| StoreError::Open { path: path.to_path_buf(), source: Arc::new(source) })?;
     let latest = latest_version();
     if found > latest {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found,
-            supported: latest,
-        });
+        return Err(StoreError::SchemaTooNew { path: path.to_path_buf(), found, supported: latest });
     }
 
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = index as u32 + 1;
-        let migrate_error = |source| StoreError::Migrate {
-            path: path.to_path_buf(),
-            version,
-            source: Arc::new(source),
-        };
+        let migrate_error =
+            |source| StoreError::Migrate { path: path.to_path_buf(), version, source: Arc::new(source) };
 
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(migrate_error)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(migrate_error)?;
         tx.execute_batch(sql).map_err(migrate_error)?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(migrate_error)?;
+        tx.pragma_update(None, "user_version", version).map_err(migrate_error)?;
         tx.commit().map_err(migrate_error)?;
 
         tracing::info!(path = %path.display(), from = version - 1, to = version, "journal schema migrated");

@@ -25,11 +25,7 @@ fn ts(text: &str) -> Timestamp {
 }
 
 fn options() -> JournalOptions {
-    JournalOptions {
-        batch_max: 4096,
-        batch_delay: Duration::ZERO,
-        queue: 64,
-    }
+    JournalOptions { batch_max: 4096, batch_delay: Duration::ZERO, queue: 64 }
 }
 
 fn journal_path(dir: &tempfile::TempDir) -> PathBuf {
@@ -59,13 +55,7 @@ fn event(source: &str, id: &str, agent_id: &str, at: &str, kind: EventKind) -> J
 }
 
 fn login(id: &str) -> JournalEntry {
-    event(
-        "platform-main",
-        id,
-        "a-1",
-        "2026-12-04T08:00:00Z",
-        EventKind::Login,
-    )
+    event("platform-main", id, "a-1", "2026-12-04T08:00:00Z", EventKind::Login)
 }
 
 fn seq_of(outcome: &AppendOutcome) -> u64 {
@@ -86,12 +76,7 @@ fn agent(id: &str, team: &str) -> Agent {
 }
 
 fn activity(agent_id: &str, start: &str, end: &str, activity: ActivityType) -> ScheduledActivity {
-    ScheduledActivity {
-        agent_id: agent_id.to_string(),
-        start: ts(start),
-        end: ts(end),
-        activity,
-    }
+    ScheduledActivity { agent_id: agent_id.to_string(), start: ts(start), end: ts(end), activity }
 }
 
 fn publication(
@@ -129,22 +114,12 @@ fn stored_event_ids(path: &Path) -> HashSet<String> {
     let mut select = conn
         .prepare("SELECT source_event_id FROM journal WHERE source_event_id IS NOT NULL")
         .expect("select must prepare");
-    select
-        .query_map([], |row| row.get(0))
-        .expect("select must run")
-        .collect::<Result<_, _>>()
-        .expect("rows must read")
+    select.query_map([], |row| row.get(0)).expect("select must run").collect::<Result<_, _>>().expect("rows must read")
 }
 
 /// Every event kind and a late event, from several sources.
 fn sample_entries() -> Vec<JournalEntry> {
-    let mut late = event(
-        "cti-bridge",
-        "late-1",
-        "a-2",
-        "2026-12-04T08:00:30Z",
-        EventKind::Logout,
-    );
+    let mut late = event("cti-bridge", "late-1", "a-2", "2026-12-04T08:00:30Z", EventKind::Logout);
     if let JournalEntry::Event(journaled) = &mut late {
         journaled.event.source_kind = SourceKind::Grpc;
         journaled.event.received_at = ts("2026-12-04T08:15:00Z");
@@ -152,82 +127,32 @@ fn sample_entries() -> Vec<JournalEntry> {
     }
 
     vec![
-        event(
-            "platform-main",
-            "e-1",
-            "a-1",
-            "2026-12-04T08:00:00.125Z",
-            EventKind::Login,
-        ),
-        event(
-            "platform-main",
-            "e-2",
-            "a-1",
-            "2026-12-04T08:00:01Z",
-            EventKind::State {
-                code: "Available".into(),
-            },
-        ),
+        event("platform-main", "e-1", "a-1", "2026-12-04T08:00:00.125Z", EventKind::Login),
+        event("platform-main", "e-2", "a-1", "2026-12-04T08:00:01Z", EventKind::State { code: "Available".into() }),
         event(
             "platform-main",
             "e-3",
             "a-1",
             "2026-12-04T08:01:00Z",
-            EventKind::CallRinging {
-                call_id: "c-1".into(),
-                direction: CallDirection::Inbound,
-            },
+            EventKind::CallRinging { call_id: "c-1".into(), direction: CallDirection::Inbound },
         ),
         event(
             "platform-main",
             "e-4",
             "a-1",
             "2026-12-04T08:01:05Z",
-            EventKind::CallStart {
-                call_id: "c-1".into(),
-                direction: CallDirection::Inbound,
-            },
+            EventKind::CallStart { call_id: "c-1".into(), direction: CallDirection::Inbound },
         ),
-        event(
-            "platform-main",
-            "e-5",
-            "a-1",
-            "2026-12-04T08:02:00Z",
-            EventKind::CallHold {
-                call_id: "c-1".into(),
-            },
-        ),
-        event(
-            "platform-main",
-            "e-6",
-            "a-1",
-            "2026-12-04T08:02:30Z",
-            EventKind::CallResume {
-                call_id: "c-1".into(),
-            },
-        ),
-        event(
-            "platform-main",
-            "e-7",
-            "a-1",
-            "2026-12-04T08:05:00Z",
-            EventKind::CallEnd {
-                call_id: "c-1".into(),
-            },
-        ),
+        event("platform-main", "e-5", "a-1", "2026-12-04T08:02:00Z", EventKind::CallHold { call_id: "c-1".into() }),
+        event("platform-main", "e-6", "a-1", "2026-12-04T08:02:30Z", EventKind::CallResume { call_id: "c-1".into() }),
+        event("platform-main", "e-7", "a-1", "2026-12-04T08:05:00Z", EventKind::CallEnd { call_id: "c-1".into() }),
         JournalEntry::SourceHealth {
             source: "pbx-sip".into(),
             kind: SourceKind::Sip,
             healthy: false,
             at: ts("2026-12-04T08:06:00Z"),
         },
-        event(
-            "pbx-sip",
-            "e-8",
-            "a-1",
-            "2026-12-04T08:07:00Z",
-            EventKind::Device { registered: false },
-        ),
+        event("pbx-sip", "e-8", "a-1", "2026-12-04T08:07:00Z", EventKind::Device { registered: false }),
         JournalEntry::SourceHealth {
             source: "pbx-sip".into(),
             kind: SourceKind::Sip,
@@ -247,17 +172,11 @@ async fn append_replay_round_trip() {
     let mut outcomes = journal.append(entries[..4].to_vec()).await.unwrap();
     outcomes.extend(journal.append(entries[4..].to_vec()).await.unwrap());
     let seqs: Vec<u64> = outcomes.iter().map(seq_of).collect();
-    assert!(
-        seqs.windows(2).all(|pair| pair[0] < pair[1]),
-        "seqs must increase: {seqs:?}"
-    );
+    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "seqs must increase: {seqs:?}");
 
-    let replayed = journal
-        .read_journal_since(ts("2026-12-04T00:00:00Z"))
-        .unwrap();
+    let replayed = journal.read_journal_since(ts("2026-12-04T00:00:00Z")).unwrap();
     let replayed_seqs: Vec<u64> = replayed.iter().map(|(seq, _)| *seq).collect();
-    let replayed_entries: Vec<JournalEntry> =
-        replayed.into_iter().map(|(_, entry)| entry).collect();
+    let replayed_entries: Vec<JournalEntry> = replayed.into_iter().map(|(_, entry)| entry).collect();
     assert_eq!(replayed_seqs, seqs);
     assert_eq!(replayed_entries, entries);
 }
@@ -271,13 +190,8 @@ async fn replay_selects_by_effective_time_in_seq_order() {
     // From 08:05 on: the call end, both health changes, the device event,
     // and the late event, whose source time is 08:00:30 but whose
     // effective time is its 08:15 receive time. It was appended last.
-    let replayed = journal
-        .read_journal_since(ts("2026-12-04T08:05:00Z"))
-        .unwrap();
-    let times: Vec<Timestamp> = replayed
-        .iter()
-        .map(|(_, entry)| entry.effective_time())
-        .collect();
+    let replayed = journal.read_journal_since(ts("2026-12-04T08:05:00Z")).unwrap();
+    let times: Vec<Timestamp> = replayed.iter().map(|(_, entry)| entry.effective_time()).collect();
     assert_eq!(
         times,
         vec![
@@ -290,14 +204,9 @@ async fn replay_selects_by_effective_time_in_seq_order() {
     );
 
     let mut visited = Vec::new();
-    let count = journal
-        .for_each_since(ts("2026-12-04T08:05:00Z"), |seq, _| visited.push(seq))
-        .unwrap();
+    let count = journal.for_each_since(ts("2026-12-04T08:05:00Z"), |seq, _| visited.push(seq)).unwrap();
     assert_eq!(count, 5);
-    assert_eq!(
-        visited,
-        replayed.iter().map(|(seq, _)| *seq).collect::<Vec<_>>()
-    );
+    assert_eq!(visited, replayed.iter().map(|(seq, _)| *seq).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -310,16 +219,10 @@ async fn journal_pages_cover_everything_once() {
     let mut paged = Vec::new();
     let mut after_seq = 0;
     loop {
-        let page = journal
-            .read_journal_page(Timestamp::UNIX_EPOCH, after_seq, 3)
-            .unwrap();
+        let page = journal.read_journal_page(Timestamp::UNIX_EPOCH, after_seq, 3).unwrap();
         let Some((last, _)) = page.last() else { break };
         after_seq = *last;
-        assert!(
-            page.len() <= 3,
-            "page of {} entries exceeds the limit",
-            page.len()
-        );
+        assert!(page.len() <= 3, "page of {} entries exceeds the limit", page.len());
         paged.extend(page);
     }
     assert_eq!(paged, all);
@@ -329,20 +232,11 @@ async fn journal_pages_cover_everything_once() {
 async fn timestamps_truncate_to_milliseconds() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
-    let entry = event(
-        "platform-main",
-        "e-1",
-        "a-1",
-        "2026-12-04T08:00:00.123456789Z",
-        EventKind::Login,
-    );
+    let entry = event("platform-main", "e-1", "a-1", "2026-12-04T08:00:00.123456789Z", EventKind::Login);
     journal.append(vec![entry]).await.unwrap();
 
     let replayed = journal.read_journal_since(Timestamp::UNIX_EPOCH).unwrap();
-    assert_eq!(
-        replayed[0].1.effective_time(),
-        ts("2026-12-04T08:00:00.123Z")
-    );
+    assert_eq!(replayed[0].1.effective_time(), ts("2026-12-04T08:00:00.123Z"));
 }
 
 #[tokio::test]
@@ -352,31 +246,13 @@ async fn duplicates_across_calls() {
     journal.append(vec![login("e-1")]).await.unwrap();
 
     // Same source and id with another body: still a duplicate.
-    let resent = event(
-        "platform-main",
-        "e-1",
-        "a-1",
-        "2026-12-04T09:00:00Z",
-        EventKind::Logout,
-    );
-    let other_source = event(
-        "cti-bridge",
-        "e-1",
-        "a-1",
-        "2026-12-04T08:00:00Z",
-        EventKind::Login,
-    );
-    let outcomes = journal
-        .append(vec![resent, login("e-2"), other_source])
-        .await
-        .unwrap();
+    let resent = event("platform-main", "e-1", "a-1", "2026-12-04T09:00:00Z", EventKind::Logout);
+    let other_source = event("cti-bridge", "e-1", "a-1", "2026-12-04T08:00:00Z", EventKind::Login);
+    let outcomes = journal.append(vec![resent, login("e-2"), other_source]).await.unwrap();
 
     assert_eq!(outcomes[0], AppendOutcome::Duplicate);
     assert!(matches!(outcomes[1], AppendOutcome::Committed { .. }));
-    assert!(
-        matches!(outcomes[2], AppendOutcome::Committed { .. }),
-        "another source may reuse an id"
-    );
+    assert!(matches!(outcomes[2], AppendOutcome::Committed { .. }), "another source may reuse an id");
 
     let replayed = journal.read_journal_since(Timestamp::UNIX_EPOCH).unwrap();
     assert_eq!(replayed.len(), 3);
@@ -388,10 +264,7 @@ async fn duplicates_within_one_call() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
 
-    let outcomes = journal
-        .append(vec![login("e-1"), login("e-1"), login("e-2")])
-        .await
-        .unwrap();
+    let outcomes = journal.append(vec![login("e-1"), login("e-1"), login("e-2")]).await.unwrap();
 
     assert!(matches!(outcomes[0], AppendOutcome::Committed { .. }));
     assert_eq!(outcomes[1], AppendOutcome::Duplicate);
@@ -402,16 +275,10 @@ async fn duplicates_within_one_call() {
 async fn duplicates_within_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     // The long wait puts both concurrent calls into one batch.
-    let options = JournalOptions {
-        batch_delay: Duration::from_millis(300),
-        ..options()
-    };
+    let options = JournalOptions { batch_delay: Duration::from_millis(300), ..options() };
     let journal = open(&journal_path(&dir), options);
 
-    let (first, second) = tokio::join!(
-        journal.append(vec![login("e-1")]),
-        journal.append(vec![login("e-1")])
-    );
+    let (first, second) = tokio::join!(journal.append(vec![login("e-1")]), journal.append(vec![login("e-1")]));
 
     assert!(matches!(first.unwrap()[0], AppendOutcome::Committed { .. }));
     assert_eq!(second.unwrap()[0], AppendOutcome::Duplicate);
@@ -430,11 +297,7 @@ async fn health_entries_never_deduplicate() {
 
     let outcomes = journal.append(vec![health.clone(), health]).await.unwrap();
 
-    assert!(
-        outcomes
-            .iter()
-            .all(|outcome| matches!(outcome, AppendOutcome::Committed { .. }))
-    );
+    assert!(outcomes.iter().all(|outcome| matches!(outcome, AppendOutcome::Committed { .. })));
 }
 
 #[tokio::test]
@@ -449,11 +312,7 @@ async fn append_acknowledged_after_commit() {
     // A new connection sees only committed data.
     let conn = Connection::open(&path).unwrap();
     let id: String = conn
-        .query_row(
-            "SELECT source_event_id FROM journal WHERE seq = ?1",
-            [seq],
-            |row| row.get(0),
-        )
+        .query_row("SELECT source_event_id FROM journal WHERE seq = ?1", [seq], |row| row.get(0))
         .expect("the acknowledged row must be visible to another connection");
     assert_eq!(id, "e-1");
 }
@@ -462,13 +321,7 @@ async fn append_acknowledged_after_commit() {
 async fn concurrent_appenders_get_unique_seqs() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
-    let journal = open(
-        &path,
-        JournalOptions {
-            queue: 8,
-            ..options()
-        },
-    );
+    let journal = open(&path, JournalOptions { queue: 8, ..options() });
 
     let mut tasks = JoinSet::new();
     for task in 0..16 {
@@ -478,9 +331,7 @@ async fn concurrent_appenders_get_unique_seqs() {
             let mut shared_outcome = None;
             for call in 0..25 {
                 let size = 1 + call % 3;
-                let entries = (0..size)
-                    .map(|n| login(&format!("t{task}-c{call}-n{n}")))
-                    .collect();
+                let entries = (0..size).map(|n| login(&format!("t{task}-c{call}-n{n}"))).collect();
                 let outcomes = journal.append(entries).await.unwrap();
                 assert_eq!(outcomes.len(), size);
                 seqs.extend(outcomes.iter().map(seq_of));
@@ -497,10 +348,7 @@ async fn concurrent_appenders_get_unique_seqs() {
     let mut committed = 0;
     while let Some(joined) = tasks.join_next().await {
         let (seqs, shared_outcome) = joined.unwrap();
-        assert!(
-            seqs.windows(2).all(|pair| pair[0] < pair[1]),
-            "one task's seqs must increase: {seqs:?}"
-        );
+        assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "one task's seqs must increase: {seqs:?}");
         committed += seqs.len();
         all_seqs.extend(seqs);
         if let Some(AppendOutcome::Committed { seq }) = shared_outcome {
@@ -510,10 +358,7 @@ async fn concurrent_appenders_get_unique_seqs() {
         }
     }
 
-    assert_eq!(
-        shared_committed, 1,
-        "exactly one copy of the shared id must commit"
-    );
+    assert_eq!(shared_committed, 1, "exactly one copy of the shared id must commit");
     assert_eq!(all_seqs.len(), committed, "seqs must be unique");
     assert_eq!(stored_event_ids(&path).len(), committed);
 }
@@ -522,13 +367,7 @@ async fn concurrent_appenders_get_unique_seqs() {
 async fn append_waits_when_queue_full() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
-    let journal = open(
-        &path,
-        JournalOptions {
-            queue: 1,
-            ..options()
-        },
-    );
+    let journal = open(&path, JournalOptions { queue: 1, ..options() });
 
     // Another connection holds the write lock, so the writer stalls in
     // BEGIN with the first request and the second one fills the queue.
@@ -546,11 +385,7 @@ async fn append_waits_when_queue_full() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let third = tokio::time::timeout(
-        Duration::from_millis(200),
-        journal.append(vec![login("e-3")]),
-    )
-    .await;
+    let third = tokio::time::timeout(Duration::from_millis(200), journal.append(vec![login("e-3")])).await;
     assert!(third.is_err(), "append must wait while the queue is full");
 
     blocker.execute_batch("ROLLBACK").unwrap();
@@ -562,13 +397,7 @@ async fn append_waits_when_queue_full() {
 async fn failed_request_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
-    let journal = open(
-        &path,
-        JournalOptions {
-            batch_delay: Duration::from_millis(300),
-            ..options()
-        },
-    );
+    let journal = open(&path, JournalOptions { batch_delay: Duration::from_millis(300), ..options() });
     Connection::open(&path)
         .unwrap()
         .execute_batch(
@@ -576,13 +405,7 @@ async fn failed_request_fails_alone() {
              BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END;",
         )
         .unwrap();
-    let poison = event(
-        "poison",
-        "p-1",
-        "a-1",
-        "2026-12-04T08:00:00Z",
-        EventKind::Login,
-    );
+    let poison = event("poison", "p-1", "a-1", "2026-12-04T08:00:00Z", EventKind::Login);
 
     let (good, bad, also_good) = tokio::join!(
         journal.append(vec![login("e-1")]),
@@ -591,39 +414,18 @@ async fn failed_request_fails_alone() {
     );
 
     assert!(good.is_ok());
-    assert!(
-        matches!(
-            bad,
-            Err(StoreError::Write {
-                operation: "append",
-                ..
-            })
-        ),
-        "{bad:?}"
-    );
+    assert!(matches!(bad, Err(StoreError::Write { operation: "append", .. })), "{bad:?}");
     assert!(also_good.is_ok());
     let stored = stored_event_ids(&path);
-    assert!(
-        !stored.contains("e-2"),
-        "the failed call's earlier entry must be undone"
-    );
-    assert_eq!(
-        stored,
-        HashSet::from(["e-1".to_string(), "e-3".to_string()])
-    );
+    assert!(!stored.contains("e-2"), "the failed call's earlier entry must be undone");
+    assert_eq!(stored, HashSet::from(["e-1".to_string(), "e-3".to_string()]));
 }
 
 #[tokio::test]
 async fn rolled_back_batch_fails_every_request() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
-    let journal = open(
-        &path,
-        JournalOptions {
-            batch_delay: Duration::from_millis(300),
-            ..options()
-        },
-    );
+    let journal = open(&path, JournalOptions { batch_delay: Duration::from_millis(300), ..options() });
     Connection::open(&path)
         .unwrap()
         .execute_batch(
@@ -631,13 +433,7 @@ async fn rolled_back_batch_fails_every_request() {
              BEGIN SELECT RAISE(ROLLBACK, 'rolled back by the test'); END;",
         )
         .unwrap();
-    let poison = event(
-        "poison",
-        "p-1",
-        "a-1",
-        "2026-12-04T08:00:00Z",
-        EventKind::Login,
-    );
+    let poison = event("poison", "p-1", "a-1", "2026-12-04T08:00:00Z", EventKind::Login);
 
     let (before, bad, after) = tokio::join!(
         journal.append(vec![login("e-1")]),
@@ -645,22 +441,13 @@ async fn rolled_back_batch_fails_every_request() {
         journal.append(vec![login("e-3")]),
     );
 
-    assert!(
-        matches!(before, Err(StoreError::RolledBack { .. })),
-        "{before:?}"
-    );
+    assert!(matches!(before, Err(StoreError::RolledBack { .. })), "{before:?}");
     assert!(bad.is_err());
-    assert!(
-        matches!(after, Err(StoreError::RolledBack { .. })),
-        "{after:?}"
-    );
+    assert!(matches!(after, Err(StoreError::RolledBack { .. })), "{after:?}");
     assert!(stored_event_ids(&path).is_empty());
 
     let retried = journal.append(vec![login("e-1")]).await;
-    assert!(
-        retried.is_ok(),
-        "the writer must keep working after a rollback: {retried:?}"
-    );
+    assert!(retried.is_ok(), "the writer must keep working after a rollback: {retried:?}");
 }
 
 #[tokio::test]
@@ -670,8 +457,7 @@ async fn shutdown_commits_queued_requests() {
     let journal = open(&path, options());
 
     // join! polls in order, so every append is queued before the shutdown.
-    let appends =
-        futures::future::join_all((0..20).map(|n| journal.append(vec![login(&format!("e-{n}"))])));
+    let appends = futures::future::join_all((0..20).map(|n| journal.append(vec![login(&format!("e-{n}"))])));
     let (outcomes, shutdown) = tokio::join!(appends, journal.shutdown());
 
     shutdown.unwrap();
@@ -680,28 +466,15 @@ async fn shutdown_commits_queued_requests() {
 
     let late = journal.append(vec![login("late")]).await;
     assert!(matches!(late, Err(StoreError::Closed { .. })), "{late:?}");
-    assert_eq!(
-        journal
-            .read_journal_since(Timestamp::UNIX_EPOCH)
-            .unwrap()
-            .len(),
-        20,
-        "reads must still work"
-    );
-    journal
-        .shutdown()
-        .await
-        .expect("a second shutdown must return at once");
+    assert_eq!(journal.read_journal_since(Timestamp::UNIX_EPOCH).unwrap().len(), 20, "reads must still work");
+    journal.shutdown().await.expect("a second shutdown must return at once");
 }
 
 #[tokio::test]
 async fn agents_upsert_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
-    journal
-        .put_agents(vec![agent("a-2", "team-noord"), agent("a-1", "team-noord")])
-        .await
-        .unwrap();
+    journal.put_agents(vec![agent("a-2", "team-noord"), agent("a-1", "team-noord")]).await.unwrap();
 
     let mut moved = agent("a-2", "team-zuid");
     moved.platform_ids.push("sip:2017@pbx.example.com".into());
@@ -716,62 +489,20 @@ async fn roster_publish_replaces_listed_agents_in_period() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
     let week = vec![
-        activity(
-            "a-1",
-            "2026-12-07T08:00:00Z",
-            "2026-12-07T11:00:00Z",
-            ActivityType::PhoneDuty,
-        ),
-        activity(
-            "a-1",
-            "2026-12-08T08:00:00Z",
-            "2026-12-08T11:00:00Z",
-            ActivityType::PhoneDuty,
-        ),
+        activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T11:00:00Z", ActivityType::PhoneDuty),
+        activity("a-1", "2026-12-08T08:00:00Z", "2026-12-08T11:00:00Z", ActivityType::PhoneDuty),
         // Starts before Tuesday and ends inside it: outside the new period.
-        activity(
-            "a-1",
-            "2026-12-07T23:00:00Z",
-            "2026-12-08T00:30:00Z",
-            ActivityType::ExtraHours,
-        ),
-        activity(
-            "a-2",
-            "2026-12-08T09:00:00Z",
-            "2026-12-08T12:00:00Z",
-            ActivityType::PhoneDuty,
-        ),
+        activity("a-1", "2026-12-07T23:00:00Z", "2026-12-08T00:30:00Z", ActivityType::ExtraHours),
+        activity("a-2", "2026-12-08T09:00:00Z", "2026-12-08T12:00:00Z", ActivityType::PhoneDuty),
     ];
-    let first = publication(
-        "2026-12-07T00:00:00Z",
-        "2026-12-14T00:00:00Z",
-        &["a-1", "a-2"],
-        week,
-        "week 50",
-    );
+    let first = publication("2026-12-07T00:00:00Z", "2026-12-14T00:00:00Z", &["a-1", "a-2"], week, "week 50");
     let version_one = journal.publish_roster(first).await.unwrap();
 
     let tuesday = vec![
-        activity(
-            "a-1",
-            "2026-12-08T13:00:00Z",
-            "2026-12-08T16:00:00Z",
-            ActivityType::PhoneDuty,
-        ),
-        activity(
-            "a-1",
-            "2026-12-08T16:00:00Z",
-            "2026-12-08T16:30:00Z",
-            ActivityType::Break,
-        ),
+        activity("a-1", "2026-12-08T13:00:00Z", "2026-12-08T16:00:00Z", ActivityType::PhoneDuty),
+        activity("a-1", "2026-12-08T16:00:00Z", "2026-12-08T16:30:00Z", ActivityType::Break),
     ];
-    let swap = publication(
-        "2026-12-08T00:00:00Z",
-        "2026-12-09T00:00:00Z",
-        &["a-1"],
-        tuesday,
-        "swap",
-    );
+    let swap = publication("2026-12-08T00:00:00Z", "2026-12-09T00:00:00Z", &["a-1"], tuesday, "swap");
     let version_two = journal.publish_roster(swap).await.unwrap();
 
     let roster = journal.load_roster().unwrap();
@@ -781,36 +512,11 @@ async fn roster_publish_replaces_listed_agents_in_period() {
     assert_eq!(
         roster.activities,
         vec![
-            activity(
-                "a-1",
-                "2026-12-07T08:00:00Z",
-                "2026-12-07T11:00:00Z",
-                ActivityType::PhoneDuty
-            ),
-            activity(
-                "a-1",
-                "2026-12-07T23:00:00Z",
-                "2026-12-08T00:30:00Z",
-                ActivityType::ExtraHours
-            ),
-            activity(
-                "a-1",
-                "2026-12-08T13:00:00Z",
-                "2026-12-08T16:00:00Z",
-                ActivityType::PhoneDuty
-            ),
-            activity(
-                "a-1",
-                "2026-12-08T16:00:00Z",
-                "2026-12-08T16:30:00Z",
-                ActivityType::Break
-            ),
-            activity(
-                "a-2",
-                "2026-12-08T09:00:00Z",
-                "2026-12-08T12:00:00Z",
-                ActivityType::PhoneDuty
-            ),
+            activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T11:00:00Z", ActivityType::PhoneDuty),
+            activity("a-1", "2026-12-07T23:00:00Z", "2026-12-08T00:30:00Z", ActivityType::ExtraHours),
+            activity("a-1", "2026-12-08T13:00:00Z", "2026-12-08T16:00:00Z", ActivityType::PhoneDuty),
+            activity("a-1", "2026-12-08T16:00:00Z", "2026-12-08T16:30:00Z", ActivityType::Break),
+            activity("a-2", "2026-12-08T09:00:00Z", "2026-12-08T12:00:00Z", ActivityType::PhoneDuty),
         ]
     );
 }
@@ -819,31 +525,14 @@ async fn roster_publish_replaces_listed_agents_in_period() {
 async fn roster_publish_clears_agent_without_activities() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
-    let monday = vec![activity(
-        "a-1",
-        "2026-12-07T08:00:00Z",
-        "2026-12-07T11:00:00Z",
-        ActivityType::PhoneDuty,
-    )];
+    let monday = vec![activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T11:00:00Z", ActivityType::PhoneDuty)];
     journal
-        .publish_roster(publication(
-            "2026-12-07T00:00:00Z",
-            "2026-12-08T00:00:00Z",
-            &["a-1"],
-            monday,
-            "plan",
-        ))
+        .publish_roster(publication("2026-12-07T00:00:00Z", "2026-12-08T00:00:00Z", &["a-1"], monday, "plan"))
         .await
         .unwrap();
 
     journal
-        .publish_roster(publication(
-            "2026-12-07T00:00:00Z",
-            "2026-12-08T00:00:00Z",
-            &["a-1"],
-            vec![],
-            "sick",
-        ))
+        .publish_roster(publication("2026-12-07T00:00:00Z", "2026-12-08T00:00:00Z", &["a-1"], vec![], "sick"))
         .await
         .unwrap();
 
@@ -856,34 +545,14 @@ async fn roster_versions_listed_with_history() {
     let journal = open(&journal_path(&dir), options());
     assert_eq!(journal.load_roster().unwrap(), RosterSnapshot::default());
 
-    let monday = vec![activity(
-        "a-1",
-        "2026-12-07T08:00:00Z",
-        "2026-12-07T11:00:00Z",
-        ActivityType::Training,
-    )];
-    let first = publication(
-        "2026-12-07T00:00:00Z",
-        "2026-12-14T00:00:00Z",
-        &["a-1"],
-        monday,
-        "week 50",
-    );
-    let second = publication(
-        "2026-12-14T00:00:00Z",
-        "2026-12-21T00:00:00Z",
-        &["a-1"],
-        vec![],
-        "week 51",
-    );
+    let monday = vec![activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T11:00:00Z", ActivityType::Training)];
+    let first = publication("2026-12-07T00:00:00Z", "2026-12-14T00:00:00Z", &["a-1"], monday, "week 50");
+    let second = publication("2026-12-14T00:00:00Z", "2026-12-21T00:00:00Z", &["a-1"], vec![], "week 51");
     journal.publish_roster(first.clone()).await.unwrap();
     journal.publish_roster(second).await.unwrap();
 
     let versions = journal.roster_versions().unwrap();
-    let listed: Vec<(u64, &str)> = versions
-        .iter()
-        .map(|v| (v.version, v.comment.as_str()))
-        .collect();
+    let listed: Vec<(u64, &str)> = versions.iter().map(|v| (v.version, v.comment.as_str())).collect();
     assert_eq!(listed, vec![(1, "week 50"), (2, "week 51")]);
     assert_eq!(versions[0].published_by, "planner@example.com");
     assert_eq!(versions[0].published_at, ts("2026-11-20T09:00:00Z"));
@@ -904,12 +573,7 @@ async fn roster_publish_rejects_invalid_records() {
                 period.0,
                 period.1,
                 &["a-1"],
-                vec![activity(
-                    "a-2",
-                    "2026-12-07T08:00:00Z",
-                    "2026-12-07T09:00:00Z",
-                    ActivityType::PhoneDuty,
-                )],
+                vec![activity("a-2", "2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z", ActivityType::PhoneDuty)],
                 "",
             ),
         ),
@@ -919,12 +583,7 @@ async fn roster_publish_rejects_invalid_records() {
                 period.0,
                 period.1,
                 &["a-1"],
-                vec![activity(
-                    "a-1",
-                    "2026-12-08T08:00:00Z",
-                    "2026-12-08T09:00:00Z",
-                    ActivityType::PhoneDuty,
-                )],
+                vec![activity("a-1", "2026-12-08T08:00:00Z", "2026-12-08T09:00:00Z", ActivityType::PhoneDuty)],
                 "",
             ),
         ),
@@ -934,62 +593,32 @@ async fn roster_publish_rejects_invalid_records() {
                 period.0,
                 period.1,
                 &["a-1"],
-                vec![activity(
-                    "a-1",
-                    "2026-12-07T09:00:00Z",
-                    "2026-12-07T08:00:00Z",
-                    ActivityType::PhoneDuty,
-                )],
+                vec![activity("a-1", "2026-12-07T09:00:00Z", "2026-12-07T08:00:00Z", ActivityType::PhoneDuty)],
                 "",
             ),
         ),
-        (
-            "empty period",
-            publication(period.1, period.0, &["a-1"], vec![], ""),
-        ),
+        ("empty period", publication(period.1, period.0, &["a-1"], vec![], "")),
     ];
 
     for (case, record) in cases {
         let result = journal.publish_roster(record).await;
-        assert!(
-            matches!(result, Err(StoreError::InvalidRequest { .. })),
-            "{case}: {result:?}"
-        );
+        assert!(matches!(result, Err(StoreError::InvalidRequest { .. })), "{case}: {result:?}");
     }
-    assert!(
-        journal.roster_versions().unwrap().is_empty(),
-        "nothing may be stored"
-    );
+    assert!(journal.roster_versions().unwrap().is_empty(), "nothing may be stored");
 }
 
 #[tokio::test]
 async fn exceptions_overlap_half_open() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
-    let morning = exception(
-        "a-1",
-        "2026-12-04T08:00:00Z",
-        "2026-12-04T09:00:00Z",
-        "headset broken",
-    );
-    let afternoon = exception(
-        "a-2",
-        "2026-12-04T13:00:00Z",
-        "2026-12-04T14:00:00Z",
-        "VPN outage",
-    );
+    let morning = exception("a-1", "2026-12-04T08:00:00Z", "2026-12-04T09:00:00Z", "headset broken");
+    let afternoon = exception("a-2", "2026-12-04T13:00:00Z", "2026-12-04T14:00:00Z", "VPN outage");
     let morning_id = journal.add_exception(morning.clone()).await.unwrap();
     let afternoon_id = journal.add_exception(afternoon).await.unwrap();
     assert_ne!(morning_id, afternoon_id);
 
-    let found = journal
-        .exceptions_overlapping(ts("2026-12-04T08:30:00Z"), ts("2026-12-04T13:00:00Z"))
-        .unwrap();
-    assert_eq!(
-        found.len(),
-        1,
-        "an exception starting at the end of the range does not overlap"
-    );
+    let found = journal.exceptions_overlapping(ts("2026-12-04T08:30:00Z"), ts("2026-12-04T13:00:00Z")).unwrap();
+    assert_eq!(found.len(), 1, "an exception starting at the end of the range does not overlap");
     assert_eq!(
         found[0],
         ExceptionRecord {
@@ -1003,13 +632,8 @@ async fn exceptions_overlap_half_open() {
         }
     );
 
-    let since = journal
-        .load_exceptions_since(ts("2026-12-04T09:00:00Z"))
-        .unwrap();
-    assert_eq!(
-        since.iter().map(|e| e.id).collect::<Vec<_>>(),
-        vec![afternoon_id]
-    );
+    let since = journal.load_exceptions_since(ts("2026-12-04T09:00:00Z")).unwrap();
+    assert_eq!(since.iter().map(|e| e.id).collect::<Vec<_>>(), vec![afternoon_id]);
 }
 
 #[tokio::test]
@@ -1017,97 +641,36 @@ async fn exception_rejects_empty_period() {
     let dir = tempfile::tempdir().unwrap();
     let journal = open(&journal_path(&dir), options());
 
-    let result = journal
-        .add_exception(exception(
-            "a-1",
-            "2026-12-04T09:00:00Z",
-            "2026-12-04T09:00:00Z",
-            "x",
-        ))
-        .await;
+    let result = journal.add_exception(exception("a-1", "2026-12-04T09:00:00Z", "2026-12-04T09:00:00Z", "x")).await;
 
-    assert!(
-        matches!(result, Err(StoreError::InvalidRequest { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::InvalidRequest { .. })), "{result:?}");
 }
 
 #[tokio::test]
 async fn reopen_after_drop_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
-    let monday = vec![activity(
-        "a-1",
-        "2026-12-07T08:00:00Z",
-        "2026-12-07T11:00:00Z",
-        ActivityType::PhoneDuty,
-    )];
+    let monday = vec![activity("a-1", "2026-12-07T08:00:00Z", "2026-12-07T11:00:00Z", ActivityType::PhoneDuty)];
     {
         let journal = open(&path, options());
         journal.append(sample_entries()).await.unwrap();
-        journal
-            .put_agents(vec![agent("a-1", "team-noord")])
-            .await
-            .unwrap();
-        let record = publication(
-            "2026-12-07T00:00:00Z",
-            "2026-12-08T00:00:00Z",
-            &["a-1"],
-            monday.clone(),
-            "plan",
-        );
+        journal.put_agents(vec![agent("a-1", "team-noord")]).await.unwrap();
+        let record = publication("2026-12-07T00:00:00Z", "2026-12-08T00:00:00Z", &["a-1"], monday.clone(), "plan");
         journal.publish_roster(record).await.unwrap();
-        journal
-            .add_exception(exception(
-                "a-1",
-                "2026-12-07T08:00:00Z",
-                "2026-12-07T08:30:00Z",
-                "fault",
-            ))
-            .await
-            .unwrap();
+        journal.add_exception(exception("a-1", "2026-12-07T08:00:00Z", "2026-12-07T08:30:00Z", "fault")).await.unwrap();
     }
 
     let journal = open(&path, options());
-    let replayed: Vec<JournalEntry> = journal
-        .read_journal_since(Timestamp::UNIX_EPOCH)
-        .unwrap()
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .collect();
+    let replayed: Vec<JournalEntry> =
+        journal.read_journal_since(Timestamp::UNIX_EPOCH).unwrap().into_iter().map(|(_, entry)| entry).collect();
     assert_eq!(replayed, sample_entries());
-    assert_eq!(
-        journal.load_agents().unwrap(),
-        vec![agent("a-1", "team-noord")]
-    );
-    assert_eq!(
-        journal.load_roster().unwrap(),
-        RosterSnapshot {
-            version: 1,
-            activities: monday
-        }
-    );
-    assert_eq!(
-        journal
-            .load_exceptions_since(Timestamp::UNIX_EPOCH)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(journal.load_agents().unwrap(), vec![agent("a-1", "team-noord")]);
+    assert_eq!(journal.load_roster().unwrap(), RosterSnapshot { version: 1, activities: monday });
+    assert_eq!(journal.load_exceptions_since(Timestamp::UNIX_EPOCH).unwrap().len(), 1);
 
-    let outcomes = journal
-        .append(vec![login("e-1"), login("e-new")])
-        .await
-        .unwrap();
-    assert_eq!(
-        outcomes[0],
-        AppendOutcome::Duplicate,
-        "duplicates must be found across restarts"
-    );
-    assert!(
-        seq_of(&outcomes[1]) > sample_entries().len() as u64,
-        "seqs must continue after a restart"
-    );
+    let outcomes = journal.append(vec![login("e-1"), login("e-new")]).await.unwrap();
+    assert_eq!(outcomes[0], AppendOutcome::Duplicate, "duplicates must be found across restarts");
+    assert!(seq_of(&outcomes[1]) > sample_entries().len() as u64, "seqs must continue after a restart");
 }
 
 #[tokio::test]
@@ -1123,12 +686,8 @@ async fn pragmas_wal_and_synchronous_full() {
 
     // journal_mode is stored in the file, so another connection sees it.
     let conn = Connection::open(&path).unwrap();
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .unwrap();
-    let version: u32 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap();
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
+    let version: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
     assert_eq!(version, schema::latest_version());
 }
@@ -1148,17 +707,11 @@ async fn reopen_keeps_schema_version() {
 fn open_rejects_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
-    Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", 99)
-        .unwrap();
+    Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
 
     let result = Journal::open(&path, options());
 
-    assert!(
-        matches!(result, Err(StoreError::SchemaTooNew { found: 99, .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::SchemaTooNew { found: 99, .. })), "{result:?}");
 }
 
 #[test]
@@ -1166,15 +719,11 @@ fn open_error_names_path_and_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing-dir").join("journal.db");
 
-    let error =
-        Journal::open(&path, options()).expect_err("a file in a missing directory must not open");
+    let error = Journal::open(&path, options()).expect_err("a file in a missing directory must not open");
 
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(
-        message.contains("check that the state directory exists and is writable"),
-        "{message}"
-    );
+    assert!(message.contains("check that the state directory exists and is writable"), "{message}");
 }
 
 /// Child process of `crash_keeps_acknowledged_entries`; does nothing
@@ -1185,14 +734,7 @@ async fn crash_child_appends() {
     let Ok(path) = std::env::var(CRASH_CHILD_ENV) else {
         return;
     };
-    let journal = open(
-        Path::new(&path),
-        JournalOptions {
-            batch_max: 64,
-            batch_delay: Duration::ZERO,
-            queue: 16,
-        },
-    );
+    let journal = open(Path::new(&path), JournalOptions { batch_max: 64, batch_delay: Duration::ZERO, queue: 16 });
 
     let mut tasks = JoinSet::new();
     for task in 0..4 {
@@ -1200,10 +742,7 @@ async fn crash_child_appends() {
         tasks.spawn(async move {
             for call in 0..CRASH_CHILD_APPENDS {
                 let k = call * 4 + task;
-                let outcomes = journal
-                    .append(vec![login(&format!("crash-{k}"))])
-                    .await
-                    .unwrap();
+                let outcomes = journal.append(vec![login(&format!("crash-{k}"))]).await.unwrap();
                 seq_of(&outcomes[0]);
                 println!("committed {k}");
             }
@@ -1222,13 +761,7 @@ fn crash_keeps_acknowledged_entries() {
     let kill_after = rand::rng().random_range(20..600);
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "store::tests::crash_child_appends",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["store::tests::crash_child_appends", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CRASH_CHILD_ENV, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1239,10 +772,7 @@ fn crash_keeps_acknowledged_entries() {
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(k) = line
-                .strip_prefix("committed ")
-                .and_then(|k| k.trim().parse::<u64>().ok())
-            {
+            if let Some(k) = line.strip_prefix("committed ").and_then(|k| k.trim().parse::<u64>().ok()) {
                 let _ = lines_tx.send(k);
             }
         }
@@ -1258,10 +788,7 @@ fn crash_keeps_acknowledged_entries() {
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
-                panic!(
-                    "child acknowledged {} of {kill_after} appends in 60 s",
-                    acknowledged.len()
-                );
+                panic!("child acknowledged {} of {kill_after} appends in 60 s", acknowledged.len());
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 child_finished = true;
@@ -1276,37 +803,16 @@ fn crash_keeps_acknowledged_entries() {
     reader.join().unwrap();
     acknowledged.extend(lines_rx.try_iter());
     if child_finished {
-        assert_eq!(
-            acknowledged.len(),
-            total,
-            "the child stopped early; run crash_child_appends alone to see why"
-        );
+        assert_eq!(acknowledged.len(), total, "the child stopped early; run crash_child_appends alone to see why");
     }
 
     let stored = stored_event_ids(&path);
-    let lost: Vec<u64> = acknowledged
-        .iter()
-        .copied()
-        .filter(|k| !stored.contains(&format!("crash-{k}")))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "acknowledged but missing after SIGKILL: {lost:?}"
-    );
-    println!(
-        "crash test: killed after {} acknowledged appends, {} rows in the file",
-        acknowledged.len(),
-        stored.len()
-    );
+    let lost: Vec<u64> = acknowledged.iter().copied().filter(|k| !stored.contains(&format!("crash-{k}"))).collect();
+    assert!(lost.is_empty(), "acknowledged but missing after SIGKILL: {lost:?}");
+    println!("crash test: killed after {} acknowledged appends, {} rows in the file", acknowledged.len(), stored.len());
 
     let reopened = open(&path, options());
-    assert_eq!(
-        reopened
-            .read_journal_since(Timestamp::UNIX_EPOCH)
-            .unwrap()
-            .len(),
-        stored.len()
-    );
+    assert_eq!(reopened.read_journal_since(Timestamp::UNIX_EPOCH).unwrap().len(), stored.len());
 }
 
 /// Prints the sustained append rate; a note, not an assertion, because the
@@ -1318,14 +824,7 @@ async fn append_throughput_note() {
     const ENTRIES_PER_CALL: usize = 10;
 
     let dir = tempfile::tempdir().unwrap();
-    let journal = open(
-        &journal_path(&dir),
-        JournalOptions {
-            batch_max: 4096,
-            batch_delay: Duration::ZERO,
-            queue: 64,
-        },
-    );
+    let journal = open(&journal_path(&dir), JournalOptions { batch_max: 4096, batch_delay: Duration::ZERO, queue: 64 });
 
     let started = Instant::now();
     let mut tasks = JoinSet::new();
@@ -1333,9 +832,7 @@ async fn append_throughput_note() {
         let journal = journal.clone();
         tasks.spawn(async move {
             for call in 0..CALLS {
-                let entries = (0..ENTRIES_PER_CALL)
-                    .map(|n| login(&format!("t{task}-c{call}-n{n}")))
-                    .collect();
+                let entries = (0..ENTRIES_PER_CALL).map(|n| login(&format!("t{task}-c{call}-n{n}"))).collect();
                 journal.append(entries).await.unwrap();
             }
         });

@@ -16,9 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{encode_entry, millis};
 use super::{
-    AppendOutcome, JOURNAL_BATCH_ENTRIES, JOURNAL_COMMIT_SECONDS, JOURNAL_QUEUE_DEPTH,
-    JOURNAL_WRITE_ERRORS_TOTAL, JournalEntry, JournalOptions, NewException, RosterVersionRecord,
-    StoreError,
+    AppendOutcome, JOURNAL_BATCH_ENTRIES, JOURNAL_COMMIT_SECONDS, JOURNAL_QUEUE_DEPTH, JOURNAL_WRITE_ERRORS_TOTAL,
+    JournalEntry, JournalOptions, NewException, RosterVersionRecord, StoreError,
 };
 use crate::domain::Agent;
 
@@ -35,22 +34,10 @@ pub(crate) enum Request {
 
 /// A write the writer runs inside a batch.
 pub(crate) enum WriteRequest {
-    Append {
-        entries: Vec<JournalEntry>,
-        reply: Reply<Vec<AppendOutcome>>,
-    },
-    PutAgents {
-        agents: Vec<Agent>,
-        reply: Reply<()>,
-    },
-    PublishRoster {
-        record: RosterVersionRecord,
-        reply: Reply<u64>,
-    },
-    AddException {
-        exception: NewException,
-        reply: Reply<u64>,
-    },
+    Append { entries: Vec<JournalEntry>, reply: Reply<Vec<AppendOutcome>> },
+    PutAgents { agents: Vec<Agent>, reply: Reply<()> },
+    PublishRoster { record: RosterVersionRecord, reply: Reply<u64> },
+    AddException { exception: NewException, reply: Reply<u64> },
 }
 
 /// The state of the writer thread.
@@ -101,17 +88,8 @@ impl Writer {
     ) -> std::io::Result<Writer> {
         // A runtime of its own gives the thread a timer for waiting on the
         // async channel with a deadline.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
-        Ok(Writer {
-            path,
-            conn,
-            rx,
-            runtime,
-            batch_max: options.batch_max.max(1),
-            batch_delay: options.batch_delay,
-        })
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+        Ok(Writer { path, conn, rx, runtime, batch_max: options.batch_max.max(1), batch_delay: options.batch_delay })
     }
 
     /// Runs until every handle is dropped or a shutdown request was served.
@@ -143,11 +121,7 @@ impl Writer {
     /// Gathers requests for one batch: stops at `batch_max` entries, at a
     /// shutdown request, or when the queue stays empty until
     /// `batch_delay` after the first request.
-    fn collect(
-        &mut self,
-        first: Request,
-        shutdown_replies: &mut Vec<oneshot::Sender<()>>,
-    ) -> Vec<WriteRequest> {
+    fn collect(&mut self, first: Request, shutdown_replies: &mut Vec<oneshot::Sender<()>>) -> Vec<WriteRequest> {
         let deadline = Instant::now() + self.batch_delay;
         let mut batch = Vec::new();
         let mut entries = 0;
@@ -223,14 +197,9 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>) {
     let commit = match aborted {
         Some(operation) => {
             drop(tx);
-            Err(StoreError::RolledBack {
-                path: path.to_path_buf(),
-                operation,
-            })
+            Err(StoreError::RolledBack { path: path.to_path_buf(), operation })
         }
-        None => tx
-            .commit()
-            .map_err(|source| write_error(path, "commit", source)),
+        None => tx.commit().map_err(|source| write_error(path, "commit", source)),
     };
 
     match &commit {
@@ -257,11 +226,7 @@ fn report_batch_error(path: &Path, error: &StoreError, requests: usize) {
 }
 
 fn write_error(path: &Path, operation: &'static str, source: rusqlite::Error) -> StoreError {
-    StoreError::Write {
-        path: path.to_path_buf(),
-        operation,
-        source: Arc::new(source),
-    }
+    StoreError::Write { path: path.to_path_buf(), operation, source: Arc::new(source) }
 }
 
 /// Runs `op` inside a savepoint of `tx`, undoing its writes when it fails.
@@ -274,10 +239,7 @@ fn in_savepoint<T>(
     let savepoint = match tx.savepoint() {
         Ok(savepoint) => savepoint,
         Err(source) => {
-            return (
-                Err(write_error(path, operation, source)),
-                BatchState::Aborted(operation),
-            );
+            return (Err(write_error(path, operation, source)), BatchState::Aborted(operation));
         }
     };
 
@@ -286,10 +248,7 @@ fn in_savepoint<T>(
         Ok(_) => match savepoint.commit() {
             Ok(()) => BatchState::Open,
             Err(source) => {
-                return (
-                    Err(write_error(path, operation, source)),
-                    BatchState::Aborted(operation),
-                );
+                return (Err(write_error(path, operation, source)), BatchState::Aborted(operation));
             }
         },
         Err(error) => {
@@ -310,14 +269,8 @@ fn in_savepoint<T>(
     (result, state)
 }
 
-fn append_entries(
-    conn: &Connection,
-    path: &Path,
-    entries: &[JournalEntry],
-) -> Result<Vec<AppendOutcome>, StoreError> {
-    let mut insert = conn
-        .prepare_cached(INSERT_JOURNAL)
-        .map_err(|source| write_error(path, "append", source))?;
+fn append_entries(conn: &Connection, path: &Path, entries: &[JournalEntry]) -> Result<Vec<AppendOutcome>, StoreError> {
+    let mut insert = conn.prepare_cached(INSERT_JOURNAL).map_err(|source| write_error(path, "append", source))?;
 
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -342,9 +295,7 @@ fn append_entries(
             .map_err(|source| write_error(path, "append", source))?;
 
         let outcome = if inserted == 1 {
-            AppendOutcome::Committed {
-                seq: conn.last_insert_rowid() as u64,
-            }
+            AppendOutcome::Committed { seq: conn.last_insert_rowid() as u64 }
         } else {
             AppendOutcome::Duplicate
         };
@@ -364,31 +315,19 @@ fn put_agents(conn: &Connection, path: &Path, agents: &[Agent]) -> Result<(), St
         .map_err(error)?;
 
     for agent in agents {
-        let platform_ids = serde_json::to_string(&agent.platform_ids).map_err(|json| {
-            StoreError::InvalidRequest {
-                path: path.to_path_buf(),
-                operation: "put agents",
-                detail: format!("agent {}: cannot encode platform ids: {json}", agent.id),
-            }
+        let platform_ids = serde_json::to_string(&agent.platform_ids).map_err(|json| StoreError::InvalidRequest {
+            path: path.to_path_buf(),
+            operation: "put agents",
+            detail: format!("agent {}: cannot encode platform ids: {json}", agent.id),
         })?;
         upsert
-            .execute(params![
-                agent.id,
-                agent.display_name,
-                agent.team,
-                agent.contract_hours,
-                platform_ids
-            ])
+            .execute(params![agent.id, agent.display_name, agent.team, agent.contract_hours, platform_ids])
             .map_err(error)?;
     }
     Ok(())
 }
 
-fn publish_roster(
-    conn: &Connection,
-    path: &Path,
-    record: &RosterVersionRecord,
-) -> Result<u64, StoreError> {
+fn publish_roster(conn: &Connection, path: &Path, record: &RosterVersionRecord) -> Result<u64, StoreError> {
     let error = |source| write_error(path, "publish roster", source);
     let request = serde_json::to_string(record).map_err(|json| StoreError::InvalidRequest {
         path: path.to_path_buf(),
@@ -407,14 +346,10 @@ fn publish_roster(
     let version = conn.last_insert_rowid() as u64;
 
     let mut delete = conn
-        .prepare_cached(
-            "DELETE FROM roster_current WHERE agent_id = ?1 AND start_ms >= ?2 AND start_ms < ?3",
-        )
+        .prepare_cached("DELETE FROM roster_current WHERE agent_id = ?1 AND start_ms >= ?2 AND start_ms < ?3")
         .map_err(error)?;
     for agent_id in &record.agent_ids {
-        delete
-            .execute(params![agent_id, period_start, period_end])
-            .map_err(error)?;
+        delete.execute(params![agent_id, period_start, period_end]).map_err(error)?;
     }
 
     let mut insert = conn
@@ -433,11 +368,7 @@ fn publish_roster(
     Ok(version)
 }
 
-fn add_exception(
-    conn: &Connection,
-    path: &Path,
-    exception: &NewException,
-) -> Result<u64, StoreError> {
+fn add_exception(conn: &Connection, path: &Path, exception: &NewException) -> Result<u64, StoreError> {
     conn.execute(
         "INSERT INTO exceptions (agent_id, start_ms, end_ms, reason, approved_by, approved_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -475,27 +406,21 @@ impl WriteRequest {
     fn apply(self, tx: &mut Transaction<'_>, path: &Path) -> (Box<dyn Waiter>, BatchState) {
         match self {
             WriteRequest::Append { entries, reply } => {
-                let (result, state) = in_savepoint(tx, path, "append", |conn| {
-                    append_entries(conn, path, &entries)
-                });
+                let (result, state) = in_savepoint(tx, path, "append", |conn| append_entries(conn, path, &entries));
                 (Box::new(Staged { reply, result }), state)
             }
             WriteRequest::PutAgents { agents, reply } => {
-                let (result, state) = in_savepoint(tx, path, "put agents", |conn| {
-                    put_agents(conn, path, &agents)
-                });
+                let (result, state) = in_savepoint(tx, path, "put agents", |conn| put_agents(conn, path, &agents));
                 (Box::new(Staged { reply, result }), state)
             }
             WriteRequest::PublishRoster { record, reply } => {
-                let (result, state) = in_savepoint(tx, path, "publish roster", |conn| {
-                    publish_roster(conn, path, &record)
-                });
+                let (result, state) =
+                    in_savepoint(tx, path, "publish roster", |conn| publish_roster(conn, path, &record));
                 (Box::new(Staged { reply, result }), state)
             }
             WriteRequest::AddException { exception, reply } => {
-                let (result, state) = in_savepoint(tx, path, "add exception", |conn| {
-                    add_exception(conn, path, &exception)
-                });
+                let (result, state) =
+                    in_savepoint(tx, path, "add exception", |conn| add_exception(conn, path, &exception));
                 (Box::new(Staged { reply, result }), state)
             }
         }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use metrics::{counter, gauge, histogram};
 
 use super::metrics::{
-    EVENTS_REJECTED_TOTAL, JOURNAL_BATCH_EVENTS, JOURNAL_COMMIT_SECONDS, LABEL_REASON,
-    LABEL_SOURCE, LABEL_STREAM, SOURCE_HEALTHY, STREAM_COALESCED_TOTAL, UNKNOWN_STATE_CODES_TOTAL,
+    EVENTS_REJECTED_TOTAL, JOURNAL_BATCH_EVENTS, JOURNAL_COMMIT_SECONDS, LABEL_REASON, LABEL_SOURCE, LABEL_STREAM,
+    SOURCE_HEALTHY, STREAM_COALESCED_TOTAL, UNKNOWN_STATE_CODES_TOTAL,
 };
 
 /// A state event carried a code with no `[state_codes]` entry.
@@ -105,10 +105,8 @@ struct BudgetState {
 const UNKNOWN_CODES_LOGGED: usize = 1024;
 
 static UNKNOWN_CODES: LazyLock<SeenCodes> = LazyLock::new(|| SeenCodes::new(UNKNOWN_CODES_LOGGED));
-static REJECTED_BUDGET: LazyLock<LogBudget> =
-    LazyLock::new(|| LogBudget::new(20, Duration::from_secs(10)));
-static LAGGED_BUDGET: LazyLock<LogBudget> =
-    LazyLock::new(|| LogBudget::new(10, Duration::from_secs(10)));
+static REJECTED_BUDGET: LazyLock<LogBudget> = LazyLock::new(|| LogBudget::new(20, Duration::from_secs(10)));
+static LAGGED_BUDGET: LazyLock<LogBudget> = LazyLock::new(|| LogBudget::new(10, Duration::from_secs(10)));
 
 /// Maximum characters of a code shown in a log line; the rest is cut.
 const MAX_LOGGED_CODE_CHARS: usize = 64;
@@ -165,11 +163,7 @@ impl JournalCommitted {
     pub fn emit(self) {
         histogram!(JOURNAL_COMMIT_SECONDS).record(self.seconds);
         histogram!(JOURNAL_BATCH_EVENTS).record(self.events as f64);
-        tracing::trace!(
-            events = self.events,
-            seconds = self.seconds,
-            "journal batch committed"
-        );
+        tracing::trace!(events = self.events, seconds = self.seconds, "journal batch committed");
     }
 }
 
@@ -200,10 +194,7 @@ impl SourceHealthChanged<'_> {
         if self.healthy {
             tracing::info!(source = self.source, "source healthy");
         } else {
-            tracing::warn!(
-                source = self.source,
-                "source unhealthy; its agents' adherence is unknown"
-            );
+            tracing::warn!(source = self.source, "source unhealthy; its agents' adherence is unknown");
         }
     }
 }
@@ -212,19 +203,13 @@ impl SourceHealthChanged<'_> {
 
 impl SeenCodes {
     pub(crate) fn new(capacity: usize) -> SeenCodes {
-        SeenCodes {
-            capacity,
-            state: Mutex::new(SeenState::default()),
-        }
+        SeenCodes { capacity, state: Mutex::new(SeenState::default()) }
     }
 
     pub(crate) fn observe(&self, source: &str, code: &str) -> Sighting {
         // A panic while holding the lock leaves the set consistent, so a
         // poisoned lock is still usable.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
 
         let pair = (source.to_owned(), code.to_owned());
         if state.seen.contains(&pair) {
@@ -247,25 +232,16 @@ impl SeenCodes {
 
 impl LogBudget {
     pub(crate) fn new(lines_per_window: u32, window: Duration) -> LogBudget {
-        LogBudget {
-            lines_per_window,
-            window,
-            state: Mutex::new(BudgetState::default()),
-        }
+        LogBudget { lines_per_window, window, state: Mutex::new(BudgetState::default()) }
     }
 
     /// Returns `Some(suppressed)` when a line may be logged at `now`, where
     /// `suppressed` counts the lines dropped since the last one logged.
     /// Returns `None` when the window's budget is spent.
     pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
 
-        let expired = state
-            .window_start
-            .is_none_or(|start| now.saturating_duration_since(start) >= self.window);
+        let expired = state.window_start.is_none_or(|start| now.saturating_duration_since(start) >= self.window);
         if expired {
             state.window_start = Some(now);
             state.logged = 0;

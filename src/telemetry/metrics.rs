@@ -59,9 +59,8 @@ pub const JOURNAL_BATCH_EVENTS: &str = "floorwatch_journal_batch_events";
 
 /// Bucket bounds, in seconds, for every `_seconds` histogram: 0.5 ms up to
 /// 10 s, covering a fast commit and a badly stalled engine.
-pub const SECONDS_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub const SECONDS_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Bucket bounds for [`JOURNAL_BATCH_EVENTS`], up to the default
 /// `storage.journal_batch_max` of 4096.
@@ -70,16 +69,8 @@ pub const BATCH_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0]
 /// Describes every metric in this module to the installed recorder; call once
 /// at start-up, after installing it.
 pub fn describe_metrics() {
-    describe_counter!(
-        EVENTS_INGESTED_TOTAL,
-        Unit::Count,
-        "Events accepted by ingest, by adapter kind and source."
-    );
-    describe_counter!(
-        EVENTS_REJECTED_TOTAL,
-        Unit::Count,
-        "Events rejected by ingest, by source and reason."
-    );
+    describe_counter!(EVENTS_INGESTED_TOTAL, Unit::Count, "Events accepted by ingest, by adapter kind and source.");
+    describe_counter!(EVENTS_REJECTED_TOTAL, Unit::Count, "Events rejected by ingest, by source and reason.");
     describe_counter!(
         INGEST_DUPLICATES_TOTAL,
         Unit::Count,
@@ -90,31 +81,18 @@ pub fn describe_metrics() {
         Unit::Count,
         "State events whose platform code has no [state_codes] entry, by source."
     );
-    describe_gauge!(
-        SOURCE_HEALTHY,
-        "1 while the source delivers events, 0 while it is silent or disconnected."
-    );
+    describe_gauge!(SOURCE_HEALTHY, "1 while the source delivers events, 0 while it is silent or disconnected.");
 
     describe_histogram!(
         ENGINE_LAG_SECONDS,
         Unit::Seconds,
         "Time from an event's receipt to the adherence engine applying it."
     );
-    describe_gauge!(
-        AGENTS_BY_STATE_GROUP,
-        "Agents currently in each state group."
-    );
-    describe_gauge!(
-        AGENTS_BY_ADHERENCE,
-        "Agents currently in each adherence status."
-    );
+    describe_gauge!(AGENTS_BY_STATE_GROUP, "Agents currently in each state group.");
+    describe_gauge!(AGENTS_BY_ADHERENCE, "Agents currently in each adherence status.");
 
     describe_counter!(ALARMS_RAISED_TOTAL, Unit::Count, "Adherence alarms raised.");
-    describe_counter!(
-        ALARMS_CLEARED_TOTAL,
-        Unit::Count,
-        "Adherence alarms cleared."
-    );
+    describe_counter!(ALARMS_CLEARED_TOTAL, Unit::Count, "Adherence alarms cleared.");
     describe_gauge!(ALARMS_ACTIVE, "Adherence alarms currently active.");
 
     describe_gauge!(STREAM_CLIENTS, "Connected stream clients, by stream.");
@@ -124,14 +102,6 @@ pub fn describe_metrics() {
         "Updates skipped for slow stream clients because a later state replaced them, by stream."
     );
 
-    describe_histogram!(
-        JOURNAL_COMMIT_SECONDS,
-        Unit::Seconds,
-        "Time to commit one journal transaction."
-    );
-    describe_histogram!(
-        JOURNAL_BATCH_EVENTS,
-        Unit::Count,
-        "Events written per journal transaction."
-    );
+    describe_histogram!(JOURNAL_COMMIT_SECONDS, Unit::Seconds, "Time to commit one journal transaction.");
+    describe_histogram!(JOURNAL_BATCH_EVENTS, Unit::Count, "Events written per journal transaction.");
 }

@@ -54,16 +54,9 @@ pub enum LogFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error(
-        "invalid log filter \"{filter}\": {source}; fix: write directives such as \"info,floorwatch::sip=debug\""
-    )]
-    InvalidFilter {
-        filter: String,
-        source: tracing_subscriber::filter::ParseError,
-    },
-    #[error(
-        "a tracing subscriber is already installed; init_tracing must run once, before any other subscriber"
-    )]
+    #[error("invalid log filter \"{filter}\": {source}; fix: write directives such as \"info,floorwatch::sip=debug\"")]
+    InvalidFilter { filter: String, source: tracing_subscriber::filter::ParseError },
+    #[error("a tracing subscriber is already installed; init_tracing must run once, before any other subscriber")]
     AlreadyInitialized,
 }
 
@@ -92,20 +85,13 @@ impl LogFormat {
 /// Installs the global `tracing` subscriber writing to standard error, with
 /// `filter` as `EnvFilter` directives.
 pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    let env_filter =
-        EnvFilter::builder()
-            .parse(filter)
-            .map_err(|source| TelemetryError::InvalidFilter {
-                filter: filter.to_owned(),
-                source,
-            })?;
+    let env_filter = EnvFilter::builder()
+        .parse(filter)
+        .map_err(|source| TelemetryError::InvalidFilter { filter: filter.to_owned(), source })?;
 
     // Colour codes only for a terminal; a file or pipe gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_writer(std::io::stderr).with_ansi(ansi);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -140,10 +126,7 @@ fn prometheus_builder() -> PrometheusBuilder {
     let configured = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), metrics::SECONDS_BUCKETS)
         .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(metrics::JOURNAL_BATCH_EVENTS.into()),
-                metrics::BATCH_BUCKETS,
-            )
+            b.set_buckets_for_metric(Matcher::Full(metrics::JOURNAL_BATCH_EVENTS.into()), metrics::BATCH_BUCKETS)
         });
 
     match configured {
@@ -170,9 +153,6 @@ mod tests {
     #[test]
     fn init_tracing_rejects_bad_filter() {
         let result = init_tracing(LogFormat::Text, "info,floorwatch=loud");
-        assert!(
-            matches!(result, Err(TelemetryError::InvalidFilter { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(TelemetryError::InvalidFilter { .. })), "{result:?}");
     }
 }

@@ -193,7 +193,11 @@ impl fmt::Debug for ClientConfig {
 
 /// Runs client mode until `shutdown` is cancelled: connect, process,
 /// reconnect. Returns an error only for an invalid configuration.
-pub async fn run_client(cfg: ClientConfig, ingest: IngestHandle, shutdown: CancellationToken) -> Result<(), WebSocketError> {
+pub async fn run_client(
+    cfg: ClientConfig,
+    ingest: IngestHandle,
+    shutdown: CancellationToken,
+) -> Result<(), WebSocketError> {
     cfg.validate()?;
 
     let mut rng = StdRng::from_os_rng();
@@ -277,12 +281,7 @@ async fn mark_unreachable(cfg: &ClientConfig, ingest: &IngestHandle, state: &mut
 
 /// Sleeps `delay` while reporting health deadlines that fall in it.
 /// Returns false when shutdown came first.
-async fn wait(
-    delay: Duration,
-    ingest: &IngestHandle,
-    shutdown: &CancellationToken,
-    state: &mut FeedState,
-) -> bool {
+async fn wait(delay: Duration, ingest: &IngestHandle, shutdown: &CancellationToken, state: &mut FeedState) -> bool {
     let until = Instant::now() + delay;
     loop {
         tokio::select! {
@@ -312,7 +311,8 @@ async fn run_connection(
     if state.connected_before {
         state.seq.reconnected();
     }
-    let mut session = FeedSession::new(Mode::Client, cfg.name.clone(), cfg.url.clone(), cfg.max_message_bytes, state.seq);
+    let mut session =
+        FeedSession::new(Mode::Client, cfg.name.clone(), cfg.url.clone(), cfg.max_message_bytes, state.seq);
     state.health.opened(&cfg.name, started);
 
     let mut ping = tokio::time::interval_at(started + cfg.ping_interval, cfg.ping_interval);

@@ -44,7 +44,9 @@ async fn report_health(ingest: &IngestHandle, change: &HealthChange) {
     match result {
         Ok(()) if change.healthy => tracing::info!(source = %change.source, "feed source healthy"),
         Ok(()) => tracing::warn!(source = %change.source, "feed source unhealthy: disconnected or silent"),
-        Err(err) => tracing::warn!(source = %change.source, healthy = change.healthy, error = %err, "reporting feed source health failed"),
+        Err(err) => {
+            tracing::warn!(source = %change.source, healthy = change.healthy, error = %err, "reporting feed source health failed")
+        }
     }
 }
 

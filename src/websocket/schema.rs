@@ -91,9 +91,13 @@ pub enum Inbound {
     /// the batch are still processed.
     InvalidEvent(SchemaError),
     /// Keep-alive that marks the source healthy. `time` is optional.
-    Heartbeat { time: Option<Timestamp> },
+    Heartbeat {
+        time: Option<Timestamp>,
+    },
     /// Names the source a server-mode connection feeds.
-    Hello { source: String },
+    Hello {
+        source: String,
+    },
 }
 
 /// Status in an acknowledgement frame.
@@ -147,13 +151,20 @@ pub fn parse_frame(text: &str, max_bytes: usize) -> Result<Vec<Inbound>, SchemaE
         return Err(SchemaError::frame(
             ErrorCode::TooLarge,
             None,
-            format!("frame is {} bytes, more than the maximum of {max_bytes}; split it into smaller batches", text.len()),
+            format!(
+                "frame is {} bytes, more than the maximum of {max_bytes}; split it into smaller batches",
+                text.len()
+            ),
         ));
     }
     check_nesting(text)?;
 
     let value: Value = serde_json::from_str(text).map_err(|err| {
-        SchemaError::frame(ErrorCode::InvalidJson, None, format!("invalid JSON: {err}; send one JSON object per text frame"))
+        SchemaError::frame(
+            ErrorCode::InvalidJson,
+            None,
+            format!("invalid JSON: {err}; send one JSON object per text frame"),
+        )
     })?;
     let Value::Object(frame) = value else {
         return Err(SchemaError::frame(
@@ -279,7 +290,9 @@ fn check_nesting(text: &str) -> Result<(), SchemaError> {
                     return Err(SchemaError::frame(
                         ErrorCode::TooLarge,
                         None,
-                        format!("JSON nests deeper than the maximum of {MAX_NESTING_DEPTH} levels; flatten the message"),
+                        format!(
+                            "JSON nests deeper than the maximum of {MAX_NESTING_DEPTH} levels; flatten the message"
+                        ),
                     ));
                 }
             }
@@ -294,11 +307,9 @@ fn check_nesting(text: &str) -> Result<(), SchemaError> {
 fn check_version(object: &Map<String, Value>, required: bool) -> Result<(), SchemaError> {
     match object.get("v") {
         None if !required => Ok(()),
-        None => Err(SchemaError::field(
-            ErrorCode::InvalidField,
-            "v",
-            format!("v: missing; set \"v\":{SCHEMA_VERSION}"),
-        )),
+        None => {
+            Err(SchemaError::field(ErrorCode::InvalidField, "v", format!("v: missing; set \"v\":{SCHEMA_VERSION}")))
+        }
         Some(Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION) => Ok(()),
         Some(Value::Number(n)) => Err(SchemaError::field(
             ErrorCode::UnsupportedVersion,
@@ -425,7 +436,9 @@ fn parse_kind(event: &Map<String, Value>) -> Result<EventKind, SchemaError> {
     let kind = match name {
         "login" => EventKind::Login,
         "logout" => EventKind::Logout,
-        "state" => EventKind::State { code: required_text(event, "code", "the platform state code, for example Pauze")? },
+        "state" => {
+            EventKind::State { code: required_text(event, "code", "the platform state code, for example Pauze")? }
+        }
         "call_ringing" => EventKind::CallRinging { call_id: call_id(event)?, direction: direction(event)? },
         "call_start" => EventKind::CallStart { call_id: call_id(event)?, direction: direction(event)? },
         "call_hold" => EventKind::CallHold { call_id: call_id(event)? },
@@ -482,11 +495,9 @@ fn direction(event: &Map<String, Value>) -> Result<CallDirection, SchemaError> {
 /// describes the expected value in the error message.
 fn required_text(object: &Map<String, Value>, field: &str, hint: &str) -> Result<String, SchemaError> {
     match object.get(field) {
-        Some(Value::String(text)) if text.trim().is_empty() => Err(SchemaError::field(
-            ErrorCode::InvalidField,
-            field,
-            format!("{field}: empty; expected {hint}"),
-        )),
+        Some(Value::String(text)) if text.trim().is_empty() => {
+            Err(SchemaError::field(ErrorCode::InvalidField, field, format!("{field}: empty; expected {hint}")))
+        }
         Some(Value::String(text)) if text.len() > MAX_FIELD_BYTES => Err(SchemaError::field(
             ErrorCode::InvalidField,
             field,
@@ -498,11 +509,7 @@ fn required_text(object: &Map<String, Value>, field: &str, hint: &str) -> Result
             field,
             format!("{field}: expected a string, got {}; expected {hint}", json_type(other)),
         )),
-        None => Err(SchemaError::field(
-            ErrorCode::InvalidField,
-            field,
-            format!("{field}: missing; expected {hint}"),
-        )),
+        None => Err(SchemaError::field(ErrorCode::InvalidField, field, format!("{field}: missing; expected {hint}"))),
     }
 }
 
@@ -522,11 +529,7 @@ fn required_time(object: &Map<String, Value>, field: &str) -> Result<Timestamp, 
             field,
             format!("{field}: expected an RFC 3339 timestamp string, got {}; {EXAMPLE}", json_type(other)),
         )),
-        None => Err(SchemaError::field(
-            ErrorCode::InvalidField,
-            field,
-            format!("{field}: missing; {EXAMPLE}"),
-        )),
+        None => Err(SchemaError::field(ErrorCode::InvalidField, field, format!("{field}: missing; {EXAMPLE}"))),
     }
 }
 
@@ -538,7 +541,9 @@ fn required_bool(object: &Map<String, Value>, field: &str) -> Result<bool, Schem
             field,
             format!("{field}: expected true or false, got {}", echo_value(other)),
         )),
-        None => Err(SchemaError::field(ErrorCode::InvalidField, field, format!("{field}: missing; expected true or false"))),
+        None => {
+            Err(SchemaError::field(ErrorCode::InvalidField, field, format!("{field}: missing; expected true or false")))
+        }
     }
 }
 
@@ -699,10 +704,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidField);
         assert_eq!(err.field.as_deref(), Some("time"));
         assert_eq!(err.id.as_deref(), Some("e1"));
-        assert_eq!(
-            err.message,
-            "time: invalid RFC 3339 timestamp \"yesterday\"; use e.g. 2026-12-04T09:00:00Z"
-        );
+        assert_eq!(err.message, "time: invalid RFC 3339 timestamp \"yesterday\"; use e.g. 2026-12-04T09:00:00Z");
     }
 
     #[test]
@@ -748,7 +750,8 @@ mod tests {
 
     #[test]
     fn negative_seq_is_invalid() {
-        let text = r#"{"v":1,"type":"event","id":"e1","seq":-1,"time":"2026-12-04T09:00:00Z","agent":"a","event":"login"}"#;
+        let text =
+            r#"{"v":1,"type":"event","id":"e1","seq":-1,"time":"2026-12-04T09:00:00Z","agent":"a","event":"login"}"#;
         let err = parse_one(text).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("seq"));
     }

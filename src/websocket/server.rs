@@ -279,17 +279,11 @@ async fn handle_connection(
 fn check_upgrade(request: &Request, has_slot: bool, shared: &Shared) -> Result<Upgrade, (StatusCode, String)> {
     let path = request.uri().path();
     if path != EVENTS_PATH {
-        return Err((
-            StatusCode::NOT_FOUND,
-            format!("no WebSocket endpoint at {path}; connect to {EVENTS_PATH}"),
-        ));
+        return Err((StatusCode::NOT_FOUND, format!("no WebSocket endpoint at {path}; connect to {EVENTS_PATH}")));
     }
 
-    let token = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(bearer_token);
+    let token =
+        request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer_token);
     let principal = (shared.auth)(token).map_err(|message| (StatusCode::UNAUTHORIZED, message))?;
 
     if !has_slot {
@@ -299,9 +293,10 @@ fn check_upgrade(request: &Request, has_slot: bool, shared: &Shared) -> Result<U
         ));
     }
 
-    let query_source = request.uri().query().and_then(|query| {
-        query.split('&').find_map(|pair| pair.strip_prefix("source=")).map(str::to_string)
-    });
+    let query_source = request
+        .uri()
+        .query()
+        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("source=")).map(str::to_string));
     if let Some(source) = &query_source {
         validate_source_name(source).map_err(|message| (StatusCode::BAD_REQUEST, message))?;
     }
@@ -336,13 +331,8 @@ async fn serve_connection(shared: &Shared, mut ws: WebSocketStream<TcpStream>, p
     let cfg = &shared.cfg;
     tracing::info!(%peer, source = %upgrade.source, principal = %upgrade.principal, "feed connection opened");
 
-    let mut session = FeedSession::new(
-        Mode::Server,
-        upgrade.source,
-        peer.to_string(),
-        cfg.max_message_bytes,
-        SeqTracker::default(),
-    );
+    let mut session =
+        FeedSession::new(Mode::Server, upgrade.source, peer.to_string(), cfg.max_message_bytes, SeqTracker::default());
     // Set once the source has shown activity and the health task tracks it.
     let mut registered: Option<String> = None;
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);

@@ -12,8 +12,8 @@ use futures::{SinkExt, StreamExt};
 use jiff::Timestamp;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
@@ -104,7 +104,10 @@ pub enum SessionEnd {
 enum Slot {
     Ready(String),
     /// Waits for outcome `index` of the submit.
-    Pending { index: usize, id: String },
+    Pending {
+        index: usize,
+        id: String,
+    },
 }
 
 // === impl FeedSession ===
@@ -142,7 +145,12 @@ impl FeedSession {
     /// Processes one text frame. Events are submitted together and the
     /// acknowledgements are built only after the pipeline returned, so an
     /// ack always means committed.
-    pub async fn handle_text(&mut self, text: &str, ingest: &IngestHandle, shutdown: &CancellationToken) -> FrameOutcome {
+    pub async fn handle_text(
+        &mut self,
+        text: &str,
+        ingest: &IngestHandle,
+        shutdown: &CancellationToken,
+    ) -> FrameOutcome {
         let first_frame = std::mem::replace(&mut self.first_frame, false);
         let mut outcome = FrameOutcome::default();
 
@@ -265,9 +273,13 @@ impl FeedSession {
                     // only loses error frames, never an ack.
                     let _ = self.send_all(ws, outcome.replies).await;
                     let (code, reason) = match &end {
-                        SessionEnd::PipelineClosed => (CloseCode::Away, "floorwatch ingest is shutting down; retry later"),
+                        SessionEnd::PipelineClosed => {
+                            (CloseCode::Away, "floorwatch ingest is shutting down; retry later")
+                        }
                         SessionEnd::Shutdown => (CloseCode::Away, "floorwatch is shutting down"),
-                        SessionEnd::JournalFailed(_) => (CloseCode::Error, "journal write failed; resend unacknowledged events"),
+                        SessionEnd::JournalFailed(_) => {
+                            (CloseCode::Error, "journal write failed; resend unacknowledged events")
+                        }
                     };
                     close(ws, code, reason).await;
                     step.ended = Some(self.ended(reason));
@@ -294,7 +306,8 @@ impl FeedSession {
                 return step;
             }
             Some(Err(WsError::Utf8(_))) => {
-                let error = SchemaError::frame(ErrorCode::InvalidJson, None, "text frame is not valid UTF-8".to_string());
+                let error =
+                    SchemaError::frame(ErrorCode::InvalidJson, None, "text frame is not valid UTF-8".to_string());
                 self.invalid(&error);
                 close(ws, CloseCode::Invalid, "text frame is not valid UTF-8").await;
                 step.ended = Some(self.ended("invalid UTF-8"));
@@ -440,10 +453,7 @@ where
     if tokio::time::timeout(SEND_TIMEOUT, ws.close(Some(frame))).await.is_err() {
         return;
     }
-    let _ = tokio::time::timeout(CLOSE_LINGER, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+    let _ = tokio::time::timeout(CLOSE_LINGER, async { while let Some(Ok(_)) = ws.next().await {} }).await;
 }
 
 /// Closes with 1009 after a frame or message over `limit` bytes. The

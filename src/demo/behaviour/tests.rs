@@ -32,31 +32,15 @@ fn local(day: Date, hour: i8, minute: i8) -> Timestamp {
 
 fn site() -> &'static Site {
     static SITE: OnceLock<Site> = OnceLock::new();
-    SITE.get_or_init(|| {
-        generate_site(
-            SEED,
-            DEFAULT_AGENTS,
-            monday(),
-            &amsterdam(),
-            &LabourRules::default(),
-        )
-    })
+    SITE.get_or_init(|| generate_site(SEED, DEFAULT_AGENTS, monday(), &amsterdam(), &LabourRules::default()))
 }
 
 /// Advances a simulator from `from` to `to` in steps of `step`.
-fn run(
-    simulator: &mut Simulator,
-    from: Timestamp,
-    to: Timestamp,
-    step: SignedDuration,
-) -> Vec<SimEvent> {
+fn run(simulator: &mut Simulator, from: Timestamp, to: Timestamp, step: SignedDuration) -> Vec<SimEvent> {
     let mut events = Vec::new();
     let mut now = from;
     while now < to {
-        now = now
-            .checked_add(step)
-            .expect("a time in 2026 plus a step")
-            .min(to);
+        now = now.checked_add(step).expect("a time in 2026 plus a step").min(to);
         events.extend(simulator.advance(now));
     }
     events
@@ -70,32 +54,20 @@ fn day() -> &'static (Vec<SimEvent>, Vec<NoShow>) {
         let mut simulator = Simulator::new(site(), SEED, start);
         let began = std::time::Instant::now();
         let mut events = simulator.advance(start);
-        events.extend(run(
-            &mut simulator,
-            start,
-            local(monday(), 21, 0),
-            SignedDuration::from_mins(1),
-        ));
+        events.extend(run(&mut simulator, start, local(monday(), 21, 0), SignedDuration::from_mins(1)));
         eprintln!("simulated {} events in {:?}", events.len(), began.elapsed());
         (events, simulator.no_shows().to_vec())
     })
 }
 
 fn feed_id(agent_id: &str) -> String {
-    let agent = site()
-        .agents
-        .iter()
-        .find(|a| a.id == agent_id)
-        .expect("activity of a known agent");
+    let agent = site().agents.iter().find(|a| a.id == agent_id).expect("activity of a known agent");
     agent.platform_ids[1].clone()
 }
 
 fn monday_activities() -> impl Iterator<Item = &'static ScheduledActivity> {
     let (from, to) = (local(monday(), 0, 0), local(monday(), 23, 0));
-    site()
-        .activities
-        .iter()
-        .filter(move |a| a.start >= from && a.start < to)
+    site().activities.iter().filter(move |a| a.start >= from && a.start < to)
 }
 
 fn events_by_agent() -> HashMap<&'static str, Vec<&'static SimEvent>> {
@@ -133,12 +105,7 @@ fn other_seed_gives_other_events() {
 fn events_are_time_ordered() {
     let events = &day().0;
     for pair in events.windows(2) {
-        assert!(
-            pair[0].time <= pair[1].time,
-            "{:?} before {:?}",
-            pair[0],
-            pair[1]
-        );
+        assert!(pair[0].time <= pair[1].time, "{:?} before {:?}", pair[0], pair[1]);
     }
 }
 
@@ -146,12 +113,7 @@ fn events_are_time_ordered() {
 fn agent_events_strictly_increase() {
     for (agent, events) in events_by_agent() {
         for pair in events.windows(2) {
-            assert!(
-                pair[0].time < pair[1].time,
-                "{agent}: {:?} then {:?}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0].time < pair[1].time, "{agent}: {:?} then {:?}", pair[0], pair[1]);
         }
     }
 }
@@ -166,11 +128,7 @@ fn event_ids_are_unique() {
 
 #[test]
 fn calls_per_agent_hour_are_plausible() {
-    let calls = day()
-        .0
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::CallStart { .. }))
-        .count();
+    let calls = day().0.iter().filter(|e| matches!(e.kind, EventKind::CallStart { .. })).count();
     let phone_minutes: i64 = monday_activities()
         .filter(|a| a.activity == ActivityType::PhoneDuty)
         .map(|a| (a.end.as_second() - a.start.as_second()) / 60)
@@ -183,11 +141,8 @@ fn calls_per_agent_hour_are_plausible() {
 #[test]
 fn scheduled_agents_log_in() {
     let (events, no_shows) = day();
-    let logged_in: HashSet<&str> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Login)
-        .map(|e| e.agent_ref.as_str())
-        .collect();
+    let logged_in: HashSet<&str> =
+        events.iter().filter(|e| e.kind == EventKind::Login).map(|e| e.agent_ref.as_str()).collect();
     let absent: HashSet<&str> = no_shows.iter().map(|n| n.agent_ref.as_str()).collect();
     let scheduled: HashSet<String> = monday_activities().map(|a| feed_id(&a.agent_id)).collect();
 
@@ -197,12 +152,7 @@ fn scheduled_agents_log_in() {
             "{agent} is scheduled but neither logged in nor a no-show"
         );
     }
-    assert!(
-        absent.len() * 10 < scheduled.len(),
-        "{} no-shows of {}",
-        absent.len(),
-        scheduled.len()
-    );
+    assert!(absent.len() * 10 < scheduled.len(), "{} no-shows of {}", absent.len(), scheduled.len());
 }
 
 #[test]
@@ -217,16 +167,9 @@ fn unscheduled_agents_stay_away() {
 fn every_login_ends_in_logout() {
     for (agent, events) in events_by_agent() {
         let logins = events.iter().filter(|e| e.kind == EventKind::Login).count();
-        let logouts = events
-            .iter()
-            .filter(|e| e.kind == EventKind::Logout)
-            .count();
+        let logouts = events.iter().filter(|e| e.kind == EventKind::Logout).count();
         assert_eq!(logins, logouts, "{agent}");
-        assert_eq!(
-            events.last().map(|e| &e.kind),
-            Some(&EventKind::Logout),
-            "{agent}"
-        );
+        assert_eq!(events.last().map(|e| &e.kind), Some(&EventKind::Logout), "{agent}");
     }
 }
 
@@ -240,10 +183,7 @@ fn unreachable_episodes_recover() {
                 (EventKind::Device { registered: false }, None) => lost_at = Some(event.time),
                 (EventKind::Device { registered: true }, Some(lost)) => {
                     let minutes = (event.time.as_millisecond() - lost.as_millisecond()) / 60_000;
-                    assert!(
-                        (1..=10).contains(&minutes),
-                        "{agent}: unreachable for {minutes} min"
-                    );
+                    assert!((1..=10).contains(&minutes), "{agent}: unreachable for {minutes} min");
                     episodes += 1;
                     lost_at = None;
                 }
@@ -303,10 +243,7 @@ fn calls_follow_their_lifecycle() {
             }
             EventKind::CallResume { call_id } => assert!(held.remove(call_id), "{event:?}"),
             EventKind::CallEnd { call_id } => {
-                let start = started
-                    .get(call_id)
-                    .copied()
-                    .expect("a call ends after it started");
+                let start = started.get(call_id).copied().expect("a call ends after it started");
                 let seconds = event.time.as_second() - start.as_second();
                 assert!((29..=1800).contains(&seconds), "{call_id}: {seconds} s");
                 assert!(!held.contains(call_id), "{call_id} ended on hold");
@@ -323,37 +260,15 @@ fn day_mixes_call_kinds() {
     let events = &day().0;
     let outbound = events
         .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::CallStart {
-                    direction: CallDirection::Outbound,
-                    ..
-                }
-            )
-        })
+        .filter(|e| matches!(e.kind, EventKind::CallStart { direction: CallDirection::Outbound, .. }))
         .count();
     let inbound = events
         .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::CallStart {
-                    direction: CallDirection::Inbound,
-                    ..
-                }
-            )
-        })
+        .filter(|e| matches!(e.kind, EventKind::CallStart { direction: CallDirection::Inbound, .. }))
         .count();
-    let holds = events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::CallHold { .. }))
-        .count();
+    let holds = events.iter().filter(|e| matches!(e.kind, EventKind::CallHold { .. })).count();
     assert!(outbound > 0);
-    assert!(
-        inbound > outbound * 3,
-        "{inbound} inbound, {outbound} outbound"
-    );
+    assert!(inbound > outbound * 3, "{inbound} inbound, {outbound} outbound");
     assert!(holds > 0);
 }
 
@@ -366,13 +281,7 @@ fn state_codes_come_from_the_set() {
             seen.insert(code.as_str());
         }
     }
-    for code in [
-        codes::AVAILABLE,
-        codes::WRAP_UP,
-        codes::BREAK,
-        codes::LUNCH,
-        codes::TECHNICAL,
-    ] {
+    for code in [codes::AVAILABLE, codes::WRAP_UP, codes::BREAK, codes::LUNCH, codes::TECHNICAL] {
         assert!(seen.contains(code), "{code} never set");
     }
 }
@@ -408,27 +317,14 @@ fn mid_day_start_shows_working_agents() {
     let mut simulator = Simulator::new(site(), SEED, start);
     let first = simulator.advance(start);
 
-    let working: HashSet<String> = monday_activities()
-        .filter(|a| a.start <= start && start < a.end)
-        .map(|a| feed_id(&a.agent_id))
-        .collect();
-    let logged_in: HashSet<&str> = first
-        .iter()
-        .filter(|e| e.kind == EventKind::Login)
-        .map(|e| e.agent_ref.as_str())
-        .collect();
-    let with_state: HashSet<&str> = first
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::State { .. }))
-        .map(|e| e.agent_ref.as_str())
-        .collect();
+    let working: HashSet<String> =
+        monday_activities().filter(|a| a.start <= start && start < a.end).map(|a| feed_id(&a.agent_id)).collect();
+    let logged_in: HashSet<&str> =
+        first.iter().filter(|e| e.kind == EventKind::Login).map(|e| e.agent_ref.as_str()).collect();
+    let with_state: HashSet<&str> =
+        first.iter().filter(|e| matches!(e.kind, EventKind::State { .. })).map(|e| e.agent_ref.as_str()).collect();
 
-    assert!(
-        logged_in.len() * 10 >= working.len() * 8,
-        "{} of {} logged in",
-        logged_in.len(),
-        working.len()
-    );
+    assert!(logged_in.len() * 10 >= working.len() * 8, "{} of {} logged in", logged_in.len(), working.len());
     assert_eq!(logged_in, with_state);
     for event in &first {
         assert_eq!(event.time, start, "{event:?}");
@@ -445,11 +341,7 @@ fn mid_day_start_continues_the_same_day() {
     let cutoff = local(monday(), 12, 1);
 
     let strip = |events: Vec<SimEvent>| -> Vec<(Timestamp, String, EventKind)> {
-        events
-            .into_iter()
-            .filter(|e| e.time > cutoff)
-            .map(|e| (e.time, e.agent_ref, e.kind))
-            .collect()
+        events.into_iter().filter(|e| e.time > cutoff).map(|e| (e.time, e.agent_ref, e.kind)).collect()
     };
     let from_morning = strip(run(&mut full, morning, end, SignedDuration::from_mins(10)));
     let mut from_noon = late.advance(noon);
@@ -470,17 +362,8 @@ fn next_event_time_is_next_returned() {
     let start = local(monday(), 9, 0);
     let mut simulator = Simulator::new(site(), SEED, start);
     simulator.advance(start);
-    let next = simulator
-        .next_event_time()
-        .expect("a Monday morning has events");
-    assert!(
-        simulator
-            .advance(
-                next.checked_sub(SignedDuration::from_millis(1))
-                    .expect("a 2026 time")
-            )
-            .is_empty()
-    );
+    let next = simulator.next_event_time().expect("a Monday morning has events");
+    assert!(simulator.advance(next.checked_sub(SignedDuration::from_millis(1)).expect("a 2026 time")).is_empty());
     let events = simulator.advance(next);
     assert_eq!(events.first().map(|e| e.time), Some(next));
 }
@@ -490,23 +373,12 @@ fn simulator_runs_out_after_the_week() {
     let start = local(monday(), 7, 0);
     let mut simulator = Simulator::new(site(), SEED, local(date(2026, 12, 13), 0, 0));
     assert_eq!(simulator.next_event_time(), None);
-    assert!(
-        simulator
-            .advance(
-                start
-                    .checked_add(SignedDuration::from_hours(200))
-                    .expect("a 2026 time")
-            )
-            .is_empty()
-    );
+    assert!(simulator.advance(start.checked_add(SignedDuration::from_hours(200)).expect("a 2026 time")).is_empty());
 }
 
 #[test]
 fn empty_site_has_no_events() {
-    let empty = Site {
-        agents: Vec::new(),
-        activities: Vec::new(),
-    };
+    let empty = Site { agents: Vec::new(), activities: Vec::new() };
     let mut simulator = Simulator::new(&empty, SEED, local(monday(), 9, 0));
     assert_eq!(simulator.next_event_time(), None);
     assert!(simulator.advance(local(monday(), 18, 0)).is_empty());

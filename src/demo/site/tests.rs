@@ -17,13 +17,7 @@ fn week() -> Date {
 }
 
 fn default_site(seed: u64) -> Site {
-    generate_site(
-        seed,
-        DEFAULT_AGENTS,
-        week(),
-        &amsterdam(),
-        &LabourRules::default(),
-    )
+    generate_site(seed, DEFAULT_AGENTS, week(), &amsterdam(), &LabourRules::default())
 }
 
 fn minutes(activity: &ScheduledActivity) -> i64 {
@@ -44,25 +38,15 @@ fn week_violations(
 
     let mut by_day: BTreeMap<Date, Vec<&ScheduledActivity>> = BTreeMap::new();
     for &activity in activities {
-        by_day
-            .entry(activity.start.to_zoned_datetime(tz.clone()).date())
-            .or_default()
-            .push(activity);
+        by_day.entry(activity.start.to_zoned_datetime(tz.clone()).date()).or_default().push(activity);
     }
 
     let mut week_work = 0;
     for (day, list) in &by_day {
-        let work: i64 = list
-            .iter()
-            .filter(|a| a.activity.is_work())
-            .map(|a| minutes(a))
-            .sum();
+        let work: i64 = list.iter().filter(|a| a.activity.is_work()).map(|a| minutes(a)).sum();
         week_work += work;
         if work > max_day {
-            problems.push(format!(
-                "{} {day}: {work} min of work, more than {max_day}",
-                agent.id
-            ));
+            problems.push(format!("{} {day}: {work} min of work, more than {max_day}", agent.id));
         }
 
         // Blocks: runs of work activities that touch; any gap or non-work
@@ -75,49 +59,33 @@ fn week_violations(
                 Some(end) => {
                     let pause = (activity.start.as_second() - end.as_second()) / 60;
                     if pause < 15 {
-                        problems.push(format!(
-                            "{} {day}: pause of {pause} min between blocks",
-                            agent.id
-                        ));
+                        problems.push(format!("{} {day}: pause of {pause} min between blocks", agent.id));
                     }
                     block_start = Some(activity.start);
                 }
                 None => block_start = Some(activity.start),
             }
             block_end = Some(activity.end);
-            let length =
-                (activity.end.as_second() - block_start.unwrap_or(activity.start).as_second()) / 60;
+            let length = (activity.end.as_second() - block_start.unwrap_or(activity.start).as_second()) / 60;
             if length > max_block {
-                problems.push(format!(
-                    "{} {day}: block of {length} min, more than {max_block}",
-                    agent.id
-                ));
+                problems.push(format!("{} {day}: block of {length} min, more than {max_block}", agent.id));
             }
         }
 
         let pauses = list.iter().filter(|a| !a.activity.is_work()).count();
         if work > 180 && pauses == 0 {
-            problems.push(format!(
-                "{} {day}: {work} min of work without a break",
-                agent.id
-            ));
+            problems.push(format!("{} {day}: {work} min of work without a break", agent.id));
         }
         let first_is_work = list.first().is_some_and(|a| a.activity.is_work());
         let last_is_work = list.last().is_some_and(|a| a.activity.is_work());
         if !first_is_work || !last_is_work {
-            problems.push(format!(
-                "{} {day}: a break starts or ends the day",
-                agent.id
-            ));
+            problems.push(format!("{} {day}: a break starts or ends the day", agent.id));
         }
     }
 
     let contract = (agent.contract_hours * 60.0).round() as i64;
     if week_work != contract {
-        problems.push(format!(
-            "{}: {week_work} min of work, contract is {contract}",
-            agent.id
-        ));
+        problems.push(format!("{}: {week_work} min of work, contract is {contract}", agent.id));
     }
     problems
 }
@@ -125,9 +93,7 @@ fn week_violations(
 fn activities_by_agent(site: &Site) -> HashMap<&str, Vec<&ScheduledActivity>> {
     let mut map: HashMap<&str, Vec<&ScheduledActivity>> = HashMap::new();
     for activity in &site.activities {
-        map.entry(activity.agent_id.as_str())
-            .or_default()
-            .push(activity);
+        map.entry(activity.agent_id.as_str()).or_default().push(activity);
     }
     map
 }
@@ -163,11 +129,7 @@ fn teams_have_twelve_to_fourteen_agents() {
 #[test]
 fn display_names_are_unique() {
     let site = default_site(7);
-    let names: HashSet<&str> = site
-        .agents
-        .iter()
-        .map(|a| a.display_name.as_str())
-        .collect();
+    let names: HashSet<&str> = site.agents.iter().map(|a| a.display_name.as_str()).collect();
     assert_eq!(names.len(), site.agents.len());
 }
 
@@ -179,29 +141,15 @@ fn contracts_are_half_hours_in_range() {
         assert!((15.0..=28.0).contains(&hours), "{}: {hours} h", agent.id);
         assert_eq!((hours * 2.0).fract(), 0.0, "{}: {hours} h", agent.id);
     }
-    let distinct: HashSet<u64> = site
-        .agents
-        .iter()
-        .map(|a| a.contract_hours.to_bits())
-        .collect();
-    assert!(
-        distinct.len() >= 8,
-        "only {} distinct contracts",
-        distinct.len()
-    );
+    let distinct: HashSet<u64> = site.agents.iter().map(|a| a.contract_hours.to_bits()).collect();
+    assert!(distinct.len() >= 8, "only {} distinct contracts", distinct.len());
 }
 
 #[test]
 fn platform_ids_follow_extension() {
     let site = default_site(7);
-    assert_eq!(
-        site.agents[0].platform_ids,
-        ["sip:1001@pbx.example.com", "u-1001"]
-    );
-    assert_eq!(
-        site.agents[162].platform_ids,
-        ["sip:1163@pbx.example.com", "u-1163"]
-    );
+    assert_eq!(site.agents[0].platform_ids, ["sip:1001@pbx.example.com", "u-1001"]);
+    assert_eq!(site.agents[162].platform_ids, ["sip:1163@pbx.example.com", "u-1163"]);
 }
 
 #[test]
@@ -222,11 +170,7 @@ fn every_week_obeys_labour_rules() {
 #[test]
 fn stricter_rules_are_obeyed() {
     let tz = amsterdam();
-    let rules = LabourRules {
-        max_block_hours: 2.0,
-        max_day_hours: 5.0,
-        ..LabourRules::default()
-    };
+    let rules = LabourRules { max_block_hours: 2.0, max_day_hours: 5.0, ..LabourRules::default() };
     let site = generate_site(5, 60, week(), &tz, &rules);
     let by_agent = activities_by_agent(&site);
     for agent in &site.agents {
@@ -266,12 +210,7 @@ fn activities_do_not_overlap() {
     let site = default_site(7);
     for list in activities_by_agent(&site).values() {
         for pair in list.windows(2) {
-            assert!(
-                pair[0].end <= pair[1].start,
-                "{:?} overlaps {:?}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0].end <= pair[1].start, "{:?} overlaps {:?}", pair[0], pair[1]);
         }
     }
 }
@@ -279,29 +218,10 @@ fn activities_do_not_overlap() {
 #[test]
 fn roster_mixes_work_activities() {
     let site = default_site(7);
-    let count = |kind: ActivityType| {
-        site.activities
-            .iter()
-            .filter(|a| a.activity == kind)
-            .count()
-    };
-    let phone: i64 = site
-        .activities
-        .iter()
-        .filter(|a| a.activity == ActivityType::PhoneDuty)
-        .map(minutes)
-        .sum();
-    let work: i64 = site
-        .activities
-        .iter()
-        .filter(|a| a.activity.is_work())
-        .map(minutes)
-        .sum();
-    assert!(
-        phone * 100 / work >= 85,
-        "phone duty is {}% of work",
-        phone * 100 / work
-    );
+    let count = |kind: ActivityType| site.activities.iter().filter(|a| a.activity == kind).count();
+    let phone: i64 = site.activities.iter().filter(|a| a.activity == ActivityType::PhoneDuty).map(minutes).sum();
+    let work: i64 = site.activities.iter().filter(|a| a.activity.is_work()).map(minutes).sum();
+    assert!(phone * 100 / work >= 85, "phone duty is {}% of work", phone * 100 / work);
     assert!(count(ActivityType::Training) > 0);
     assert!(count(ActivityType::Meeting) > 0);
     assert!(count(ActivityType::Coaching) > 0);
@@ -318,23 +238,16 @@ fn weekday_business_hours_are_busy() {
         let site = default_site(seed);
         let mut shares = Vec::new();
         for day in 0..5 {
-            let date = week()
-                .checked_add(Span::new().days(day))
-                .expect("a December 2026 date");
+            let date = week().checked_add(Span::new().days(day)).expect("a December 2026 date");
             for quarter in (9 * 4)..(17 * 4) {
                 let at = local_timestamp(date, quarter, &tz).expect("a valid local time");
                 let on_phone = site
                     .activities
                     .iter()
-                    .filter(|a| {
-                        a.activity == ActivityType::PhoneDuty && a.start <= at && at < a.end
-                    })
+                    .filter(|a| a.activity == ActivityType::PhoneDuty && a.start <= at && at < a.end)
                     .count();
                 let share = on_phone * 100 / site.agents.len();
-                assert!(
-                    share >= 20,
-                    "seed {seed}, {date} quarter {quarter}: {share}% on phone duty"
-                );
+                assert!(share >= 20, "seed {seed}, {date} quarter {quarter}: {share}% on phone duty");
                 shares.push(share);
             }
         }
@@ -348,14 +261,8 @@ fn opening_hours_are_staffed() {
     let tz = amsterdam();
     let site = default_site(7);
     for day in 0..6 {
-        let date = week()
-            .checked_add(Span::new().days(day))
-            .expect("a December 2026 date");
-        let (open, close) = if day == 5 {
-            (SATURDAY_OPEN, SATURDAY_CLOSE)
-        } else {
-            (WEEKDAY_OPEN, WEEKDAY_CLOSE)
-        };
+        let date = week().checked_add(Span::new().days(day)).expect("a December 2026 date");
+        let (open, close) = if day == 5 { (SATURDAY_OPEN, SATURDAY_CLOSE) } else { (WEEKDAY_OPEN, WEEKDAY_CLOSE) };
         for quarter in open..close {
             let at = local_timestamp(date, quarter, &tz).expect("a valid local time");
             let on_phone = site
@@ -363,10 +270,7 @@ fn opening_hours_are_staffed() {
                 .iter()
                 .filter(|a| a.activity == ActivityType::PhoneDuty && a.start <= at && at < a.end)
                 .count();
-            assert!(
-                on_phone >= 3,
-                "{date} quarter {quarter}: {on_phone} agents on phone duty"
-            );
+            assert!(on_phone >= 3, "{date} quarter {quarter}: {on_phone} agents on phone duty");
         }
     }
 }
@@ -379,19 +283,11 @@ fn roster_follows_dst_offset() {
     let before = generate_site(3, 20, date(2026, 3, 23), &tz, &rules);
     let after = generate_site(3, 20, date(2026, 3, 30), &tz, &rules);
     for activity in &before.activities {
-        let offset = activity
-            .start
-            .to_zoned_datetime(tz.clone())
-            .offset()
-            .seconds();
+        let offset = activity.start.to_zoned_datetime(tz.clone()).offset().seconds();
         assert_eq!(offset, 3600, "{activity:?}");
     }
     for activity in &after.activities {
-        let offset = activity
-            .start
-            .to_zoned_datetime(tz.clone())
-            .offset()
-            .seconds();
+        let offset = activity.start.to_zoned_datetime(tz.clone()).offset().seconds();
         assert_eq!(offset, 7200, "{activity:?}");
     }
 }
