@@ -130,6 +130,18 @@ pub fn alarm_text(
     }
 }
 
+/// Returns the text of an unknown-state-code notice.
+pub fn unknown_code_text(code: &str, source: &str, agent_name: &str, locale: Locale) -> String {
+    match locale {
+        Locale::Nl => format!(
+            "Onbekende statuscode \"{code}\" van bron {source} (agent {agent_name}); neem de code op in [state_codes]"
+        ),
+        Locale::En => {
+            format!("Unknown state code \"{code}\" from source {source} (agent {agent_name}); add it to [state_codes]")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

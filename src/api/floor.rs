@@ -284,6 +284,7 @@ async fn stream_alarms(
     use proto::alarm_update::Update as A;
 
     let (active, mut receiver) = state.hub.subscribe_alarms();
+    let mut notices = state.hub.subscribe_notices();
     let alarm_message = |event: &crate::floor::AlarmEvent| {
         let directory = state.directory.load();
         let name = directory.get(&event.agent_id).map_or(event.agent_id.to_string(), |a| a.display_name.clone());
@@ -315,6 +316,29 @@ async fn stream_alarms(
                         }
                     }
                 }
+                Err(RecvError::Closed) => return,
+            },
+            received = notices.recv() => match received {
+                Ok(notice) => {
+                    if scope.shows(&notice.agent_id, &notice.team) {
+                        let directory = state.directory.load();
+                        let name = directory.get(&notice.agent_id).map_or(notice.agent_id.to_string(), |a| a.display_name.clone());
+                        let message = proto::Notice {
+                            kind: notice.kind.to_string(),
+                            text: crate::i18n::unknown_code_text(&notice.code, &notice.source, &name, locale),
+                            agent_id: notice.agent_id.to_string(),
+                            team: notice.team.to_string(),
+                            source: notice.source.to_string(),
+                            code: notice.code.clone(),
+                            at: Some(convert::timestamp_to_proto(notice.at)),
+                        };
+                        if !send(&state, &tx, proto::AlarmUpdate { update: Some(A::Notice(message)) }).await {
+                            return;
+                        }
+                    }
+                }
+                // Notices are advisory; a slow client skips them.
+                Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
             _ = tx.closed() => return,

@@ -22,8 +22,12 @@ use crate::adherence::schedule::{day_start_ms, local_date};
 use crate::adherence::{DayFigures, Engine, Output};
 use crate::api::convert::alarm_id;
 use crate::domain::{AdherenceStatus, AgentId, EventKind, ScheduledActivity, StateGroup};
-use crate::floor::{AlarmEvent, FloorAgent, FloorHub, TeamSummary};
+use crate::floor::{AlarmEvent, FloorAgent, FloorHub, Notice, TeamSummary};
 use crate::telemetry;
+
+/// Most distinct unknown (source, code) pairs announced as notices; later
+/// ones are still counted and logged by telemetry.
+const MAX_NOTICED_CODES: usize = 1024;
 
 /// A committed input, in journal order.
 #[derive(Debug, Clone)]
@@ -123,7 +127,15 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(queue.max(1));
     let last_advance_ms = Arc::new(AtomicI64::new(engine.now().as_millisecond()));
     let handle = EngineHandle { tx, last_advance_ms: last_advance_ms.clone() };
-    let task = EngineTask { engine, hub, directory, clock, changed: HashSet::new(), last_advance_ms };
+    let task = EngineTask {
+        engine,
+        hub,
+        directory,
+        clock,
+        changed: HashSet::new(),
+        unknown_codes: HashSet::new(),
+        last_advance_ms,
+    };
     let join = tokio::spawn(task.run(rx, config, shutdown));
     (handle, join)
 }
@@ -135,6 +147,8 @@ struct EngineTask {
     clock: Clock,
     /// Agents whose view changed in the current batch; published once.
     changed: HashSet<Arc<str>>,
+    /// (source, code) pairs already announced as unknown.
+    unknown_codes: HashSet<(String, String)>,
     last_advance_ms: Arc<AtomicI64>,
 }
 
@@ -288,6 +302,18 @@ impl EngineTask {
                     });
                 }
                 Output::UnknownStateCode { agent, code, source } => {
+                    if self.unknown_codes.len() < MAX_NOTICED_CODES
+                        && self.unknown_codes.insert((source.to_string(), code.clone()))
+                    {
+                        self.hub.publish_notice(Notice {
+                            kind: "unknown_state_code",
+                            team: team_of(&directory, &agent),
+                            agent_id: agent.clone(),
+                            source: source.clone(),
+                            code: code.clone(),
+                            at: self.engine.now(),
+                        });
+                    }
                     telemetry::UnknownStateCode { code: &code, source: &source }.emit();
                     tracing::debug!(agent_id = %agent, code = %code, "unknown state code kept the previous state");
                 }
@@ -303,9 +329,22 @@ impl EngineTask {
         }
     }
 
+    /// Publishes every agent and every active alarm, for the hub's first
+    /// state after recovery (recovery itself publishes nothing).
     fn publish_all(&mut self) {
         let ids: Vec<Arc<str>> = self.engine.agent_ids().cloned().collect();
         self.changed.extend(ids);
+        let directory = self.directory.load();
+        for (agent, alarm) in self.engine.active_alarms() {
+            let team = team_of(&directory, &agent);
+            self.hub.publish_alarm(AlarmEvent {
+                alarm_id: alarm_id(&agent, alarm.kind, alarm.out_since_ms),
+                agent_id: agent,
+                team,
+                alarm,
+                raised: true,
+            });
+        }
         self.flush();
         self.publish_team_summaries();
     }
@@ -373,6 +412,7 @@ impl EngineTask {
         }
 
         telemetry::record_agent_gauges(&by_group, &by_status);
+        metrics::gauge!(telemetry::ALARMS_ACTIVE).set(self.hub.active_alarms().len() as f64);
         debug!(teams = teams.len(), "team summaries computed");
         self.hub.publish_teams(teams);
     }

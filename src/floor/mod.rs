@@ -40,6 +40,18 @@ pub struct AlarmEvent {
     pub raised: bool,
 }
 
+/// A configuration problem seen in live input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// Machine-readable kind, such as `unknown_state_code`.
+    pub kind: &'static str,
+    pub agent_id: Arc<str>,
+    pub team: Arc<str>,
+    pub source: Arc<str>,
+    pub code: String,
+    pub at: Timestamp,
+}
+
 /// Figures of one team at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TeamSummary {
@@ -88,6 +100,7 @@ pub struct FloorHub {
     state: Mutex<HubState>,
     changes: broadcast::Sender<Arc<FloorChange>>,
     alarms: broadcast::Sender<Arc<AlarmEvent>>,
+    notices: broadcast::Sender<Arc<Notice>>,
     teams: watch::Sender<Arc<BTreeMap<Arc<str>, TeamSummary>>>,
     retained_limit: usize,
 }
@@ -107,6 +120,7 @@ impl FloorHub {
     pub fn new(retained_limit: usize, ring_capacity: usize) -> FloorHub {
         let (changes, _) = broadcast::channel(ring_capacity.max(16));
         let (alarms, _) = broadcast::channel(ring_capacity.max(16));
+        let (notices, _) = broadcast::channel(256);
         let (teams, _) = watch::channel(Arc::new(BTreeMap::new()));
         FloorHub {
             state: Mutex::new(HubState {
@@ -117,6 +131,7 @@ impl FloorHub {
             }),
             changes,
             alarms,
+            notices,
             teams,
             retained_limit: retained_limit.max(1),
         }
@@ -147,6 +162,16 @@ impl FloorHub {
             state.active_alarms.remove(&event.alarm_id);
         }
         let _ = self.alarms.send(event);
+    }
+
+    /// Publishes a notice to alarm watchers connected now (notices are not
+    /// kept for later clients).
+    pub fn publish_notice(&self, notice: Notice) {
+        let _ = self.notices.send(Arc::new(notice));
+    }
+
+    pub fn subscribe_notices(&self) -> broadcast::Receiver<Arc<Notice>> {
+        self.notices.subscribe()
     }
 
     /// Replaces the team summaries; watchers see the new value.

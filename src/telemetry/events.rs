@@ -331,11 +331,9 @@ impl AlarmChanged<'_> {
     pub fn emit(self) {
         if self.raised {
             counter!(super::metrics::ALARMS_RAISED_TOTAL, "kind" => self.kind).increment(1);
-            gauge!(super::metrics::ALARMS_ACTIVE).increment(1.0);
             tracing::info!(agent_id = self.agent_id, kind = self.kind, "alarm raised");
         } else {
             counter!(super::metrics::ALARMS_CLEARED_TOTAL, "kind" => self.kind).increment(1);
-            gauge!(super::metrics::ALARMS_ACTIVE).decrement(1.0);
             tracing::info!(agent_id = self.agent_id, kind = self.kind, "alarm cleared");
         }
     }
