@@ -44,6 +44,6 @@ async fn demo_streams_floor_and_stops_on_sigterm() {
     assert!(rows >= MIN_AGENTS, "watch --once must print one row per agent, got {rows}:\n{stdout}");
 
     demo.terminate();
-    let exit = demo.wait_exit(Duration::from_secs(15)).expect("the demo must exit within 15 s of SIGTERM");
+    let exit = demo.wait_exit(Duration::from_secs(15)).await.expect("the demo must exit within 15 s of SIGTERM");
     assert_eq!(exit.code(), Some(0), "a drained demo exits 0");
 }

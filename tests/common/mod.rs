@@ -368,7 +368,9 @@ impl Daemon {
     }
 
     /// Waits up to `limit` for the process to exit; returns its status.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+    /// Sleeps asynchronously, so the test's own gRPC connections keep
+    /// answering the daemon (HTTP/2 GOAWAY and PING) while it drains.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         if self.exit.is_some() {
             return self.exit;
         }
@@ -378,7 +380,7 @@ impl Daemon {
                 self.exit = Some(status);
                 return self.exit;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
     }
