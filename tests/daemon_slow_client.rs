@@ -94,21 +94,11 @@ fn final_count(codes: &HashMap<String, String>) -> usize {
 /// Stores the agents, stalls one floor stream, ingests every round while a
 /// second stream reads, then reads the stalled stream.
 async fn stall_and_ingest(extra_toml: &str) -> Run {
-    let site = Site::new(SiteConfig {
-        extra_toml: extra_toml.to_string(),
-        ..SiteConfig::default()
-    });
+    let site = Site::new(SiteConfig { extra_toml: extra_toml.to_string(), ..SiteConfig::default() });
     let daemon = site.start();
     let mut roster = daemon.roster(Some(ADMIN.token)).await;
     let agents = (0..AGENT_COUNT)
-        .map(|i| {
-            agent(
-                &agent_id(i),
-                if i % 2 == 0 { "team-a" } else { "team-b" },
-                20.0,
-                &[],
-            )
-        })
+        .map(|i| agent(&agent_id(i), if i % 2 == 0 { "team-a" } else { "team-b" }, 20.0, &[]))
         .collect();
     put_agents(&mut roster, agents).await;
 
@@ -116,13 +106,10 @@ async fn stall_and_ingest(extra_toml: &str) -> Run {
         .expect("the address must form a URI")
         .initial_stream_window_size(65_535)
         .initial_connection_window_size(65_535);
-    let mut stalled_client = FloorServiceClient::with_interceptor(
-        connect(endpoint).await,
-        Bearer::new(Some(ADMIN.token)),
-    );
-    let mut stalled = watch_floor(&mut stalled_client, WatchFloorRequest::default())
-        .await
-        .expect("WatchFloor must be allowed");
+    let mut stalled_client =
+        FloorServiceClient::with_interceptor(connect(endpoint).await, Bearer::new(Some(ADMIN.token)));
+    let mut stalled =
+        watch_floor(&mut stalled_client, WatchFloorRequest::default()).await.expect("WatchFloor must be allowed");
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut normal_client = daemon.floor(Some(ADMIN.token)).await;
@@ -154,9 +141,8 @@ async fn stall_and_ingest(extra_toml: &str) -> Run {
 
     let rss_before = daemon.rss_kib();
     let mut ingest_client = daemon.ingest(Some(INGEST.token)).await;
-    let mut ingest = IngestSession::open(&mut ingest_client, "cti-bridge-1")
-        .await
-        .expect("the ingest token may publish");
+    let mut ingest =
+        IngestSession::open(&mut ingest_client, "cti-bridge-1").await.expect("the ingest token may publish");
     let started = Instant::now();
     let mut slowest_ack = Duration::ZERO;
     let mut rss_peak = rss_before;
@@ -200,8 +186,7 @@ async fn stall_and_ingest(extra_toml: &str) -> Run {
     let mut stalled_codes: HashMap<String, String> = HashMap::new();
     let mut coalesced_markers = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while (coalesced_markers == 0 || final_count(&stalled_codes) < AGENT_COUNT)
-        && stalled.received < STALLED_READ_LIMIT
+    while (coalesced_markers == 0 || final_count(&stalled_codes) < AGENT_COUNT) && stalled.received < STALLED_READ_LIMIT
     {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         match stalled.next(remaining).await.update {
@@ -249,16 +234,8 @@ async fn stall_and_ingest(extra_toml: &str) -> Run {
 
 /// Checks what a stalled client must never cause, whatever it reads later.
 fn assert_ingest_unaffected(run: &Run) {
-    assert!(
-        run.slowest_ack < Duration::from_secs(5),
-        "acks must keep flowing: slowest {:?}",
-        run.slowest_ack
-    );
-    assert!(
-        run.rss_peak < RSS_LIMIT_KIB,
-        "RSS peaked at {} KiB",
-        run.rss_peak
-    );
+    assert!(run.slowest_ack < Duration::from_secs(5), "acks must keep flowing: slowest {:?}", run.slowest_ack);
+    assert!(run.rss_peak < RSS_LIMIT_KIB, "RSS peaked at {} KiB", run.rss_peak);
     assert!(
         run.rss_peak.saturating_sub(run.rss_before) < RSS_GROWTH_LIMIT_KIB,
         "RSS grew from {} to {} KiB",
@@ -286,10 +263,7 @@ fn assert_coalesced(run: &Run) {
         run.stalled_messages,
         run.changes
     );
-    assert_eq!(
-        run.stalled_final, AGENT_COUNT,
-        "the stalled watcher must end with every agent's final state"
-    );
+    assert_eq!(run.stalled_final, AGENT_COUNT, "the stalled watcher must end with every agent's final state");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +279,6 @@ async fn stalled_watcher_gets_coalesced_updates() {
 // coalesced, only after 65 536 changes, not after the 256 messages of
 // floor_client_buffer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until a full client buffer triggers coalescing: a stalled client gets every change; run with --ignored"]
 async fn stalled_watcher_coalesces_with_default_limits() {
     let run = stall_and_ingest("").await;
     assert_ingest_unaffected(&run);

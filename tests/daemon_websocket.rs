@@ -18,35 +18,21 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Feed = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn site() -> Site {
-    Site::new(SiteConfig {
-        websocket: true,
-        agents_file: Some(fixture("agents.csv")),
-        ..SiteConfig::default()
-    })
+    Site::new(SiteConfig { websocket: true, agents_file: Some(fixture("agents.csv")), ..SiteConfig::default() })
 }
 
 fn feed_url(daemon: &Daemon) -> String {
-    let addr = daemon
-        .websocket_addr
-        .expect("the WebSocket listener must be configured");
+    let addr = daemon.websocket_addr.expect("the WebSocket listener must be configured");
     format!("ws://{addr}/v1/events?source=test-feed")
 }
 
 async fn connect_feed(daemon: &Daemon, token: &str) -> Feed {
-    let mut request = feed_url(daemon)
-        .into_client_request()
-        .expect("the feed URL must be valid");
-    let bearer = format!("Bearer {token}")
-        .parse()
-        .expect("test tokens are ASCII");
+    let mut request = feed_url(daemon).into_client_request().expect("the feed URL must be valid");
+    let bearer = format!("Bearer {token}").parse().expect("test tokens are ASCII");
     request.headers_mut().insert("authorization", bearer);
-    let (socket, _) = within(
-        STEP,
-        tokio_tungstenite::connect_async(request),
-        "connecting to the feed",
-    )
-    .await
-    .expect("the ingest token must be allowed to connect");
+    let (socket, _) = within(STEP, tokio_tungstenite::connect_async(request), "connecting to the feed")
+        .await
+        .expect("the ingest token must be allowed to connect");
     socket
 }
 
@@ -76,9 +62,7 @@ async fn next_frame(feed: &mut Feed) -> Value {
 }
 
 async fn send(feed: &mut Feed, frame: String) {
-    within(STEP, feed.send(Message::text(frame)), "sending a frame")
-        .await
-        .expect("the connection must accept a frame");
+    within(STEP, feed.send(Message::text(frame)), "sending a frame").await.expect("the connection must accept a frame");
 }
 
 #[tokio::test]
@@ -91,39 +75,15 @@ async fn feed_events_are_acked_and_reach_floor() {
     let mut feed = connect_feed(&daemon, INGEST.token).await;
 
     send(&mut feed, event_frame("ws-1", "u-1001", "login", json!({}))).await;
-    assert_eq!(
-        next_frame(&mut feed).await,
-        json!({"v": 1, "type": "ack", "id": "ws-1", "status": "accepted"})
-    );
-    send(
-        &mut feed,
-        event_frame("ws-2", "u-1001", "state", json!({"code": "Beschikbaar"})),
-    )
-    .await;
-    assert_eq!(
-        next_frame(&mut feed).await,
-        json!({"v": 1, "type": "ack", "id": "ws-2", "status": "accepted"})
-    );
+    assert_eq!(next_frame(&mut feed).await, json!({"v": 1, "type": "ack", "id": "ws-1", "status": "accepted"}));
+    send(&mut feed, event_frame("ws-2", "u-1001", "state", json!({"code": "Beschikbaar"}))).await;
+    assert_eq!(next_frame(&mut feed).await, json!({"v": 1, "type": "ack", "id": "ws-2", "status": "accepted"}));
 
-    let view = stream
-        .wait_for_agent(STEP, |v| {
-            v.agent_id == "a-1" && v.state == StateGroup::Available as i32
-        })
-        .await;
-    assert_eq!(
-        view.source, "test-feed",
-        "the source is the ?source= of the upgrade"
-    );
+    let view = stream.wait_for_agent(STEP, |v| v.agent_id == "a-1" && v.state == StateGroup::Available as i32).await;
+    assert_eq!(view.source, "test-feed", "the source is the ?source= of the upgrade");
 
-    send(
-        &mut feed,
-        event_frame("ws-2", "u-1001", "state", json!({"code": "Beschikbaar"})),
-    )
-    .await;
-    assert_eq!(
-        next_frame(&mut feed).await,
-        json!({"v": 1, "type": "ack", "id": "ws-2", "status": "duplicate"})
-    );
+    send(&mut feed, event_frame("ws-2", "u-1001", "state", json!({"code": "Beschikbaar"}))).await;
+    assert_eq!(next_frame(&mut feed).await, json!({"v": 1, "type": "ack", "id": "ws-2", "status": "duplicate"}));
 }
 
 #[tokio::test]
@@ -139,54 +99,24 @@ async fn malformed_frame_gets_error_and_connection_lives() {
     let error = next_frame(&mut feed).await;
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(error["code"], "invalid_json", "{error}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "the error must say what is wrong: {error}"
-    );
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "the error must say what is wrong: {error}");
 
-    send(
-        &mut feed,
-        event_frame("ws-10", "u-1001", "state", json!({})),
-    )
-    .await;
+    send(&mut feed, event_frame("ws-10", "u-1001", "state", json!({}))).await;
     let error = next_frame(&mut feed).await;
-    assert_eq!(
-        error["code"], "invalid_field",
-        "a state event without code: {error}"
-    );
+    assert_eq!(error["code"], "invalid_field", "a state event without code: {error}");
     assert_eq!(error["field"], "code", "{error}");
     assert_eq!(error["id"], "ws-10", "{error}");
 
-    send(
-        &mut feed,
-        event_frame("ws-11", "u-9999", "login", json!({})),
-    )
-    .await;
+    send(&mut feed, event_frame("ws-11", "u-9999", "login", json!({}))).await;
     let error = next_frame(&mut feed).await;
     assert_eq!(error["code"], "rejected", "an unknown agent: {error}");
     assert_eq!(error["field"], "agent", "{error}");
 
-    send(
-        &mut feed,
-        event_frame("ws-12", "u-1001", "login", json!({})),
-    )
-    .await;
-    assert_eq!(
-        next_frame(&mut feed).await["status"],
-        "accepted",
-        "the connection keeps working after errors"
-    );
-    send(
-        &mut feed,
-        event_frame("ws-13", "u-1001", "state", json!({"code": "Pauze"})),
-    )
-    .await;
+    send(&mut feed, event_frame("ws-12", "u-1001", "login", json!({}))).await;
+    assert_eq!(next_frame(&mut feed).await["status"], "accepted", "the connection keeps working after errors");
+    send(&mut feed, event_frame("ws-13", "u-1001", "state", json!({"code": "Pauze"}))).await;
     assert_eq!(next_frame(&mut feed).await["status"], "accepted");
-    stream
-        .wait_for_agent(STEP, |v| {
-            v.agent_id == "a-1" && v.state == StateGroup::NotReadyBreak as i32
-        })
-        .await;
+    stream.wait_for_agent(STEP, |v| v.agent_id == "a-1" && v.state == StateGroup::NotReadyBreak as i32).await;
 }
 
 #[tokio::test]
@@ -194,12 +124,7 @@ async fn upgrade_without_token_is_401() {
     let site = site();
     let daemon = site.start();
 
-    let result = within(
-        STEP,
-        tokio_tungstenite::connect_async(feed_url(&daemon)),
-        "connecting without a token",
-    )
-    .await;
+    let result = within(STEP, tokio_tungstenite::connect_async(feed_url(&daemon)), "connecting without a token").await;
     match result {
         Err(WsError::Http(response)) => assert_eq!(response.status(), 401, "{response:?}"),
         Err(other) => panic!("expected HTTP 401, got {other:?}"),
@@ -211,27 +136,15 @@ async fn upgrade_without_token_is_401() {
 async fn upgrade_with_wallboard_token_is_refused() {
     let site = site();
     let daemon = site.start();
-    let mut request = feed_url(&daemon)
-        .into_client_request()
-        .expect("the feed URL must be valid");
-    let bearer = format!("Bearer {}", WALLBOARD.token)
-        .parse()
-        .expect("test tokens are ASCII");
+    let mut request = feed_url(&daemon).into_client_request().expect("the feed URL must be valid");
+    let bearer = format!("Bearer {}", WALLBOARD.token).parse().expect("test tokens are ASCII");
     request.headers_mut().insert("authorization", bearer);
 
-    let result = within(
-        STEP,
-        tokio_tungstenite::connect_async(request),
-        "connecting with a wallboard token",
-    )
-    .await;
+    let result = within(STEP, tokio_tungstenite::connect_async(request), "connecting with a wallboard token").await;
     match result {
-        // NOTE: floorwatch returns 401 here although the token is valid,
-        // where 403 would fit a known token without the role.
-        Err(WsError::Http(response)) => {
-            assert!(response.status().is_client_error(), "{response:?}")
-        }
-        Err(other) => panic!("expected an HTTP 4xx refusal, got {other:?}"),
+        // A known token without the ingest role is forbidden, not unknown.
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 403, "{response:?}"),
+        Err(other) => panic!("expected HTTP 403, got {other:?}"),
         Ok(_) => panic!("a wallboard token may not publish events"),
     }
 }

@@ -21,40 +21,20 @@ fn start_demo() -> Daemon {
 #[tokio::test]
 async fn demo_streams_floor_and_stops_on_sigterm() {
     let mut demo = start_demo();
-    let token = demo
-        .demo_token
-        .clone()
-        .expect("the demo must print a token");
+    let token = demo.demo_token.clone().expect("the demo must print a token");
 
     let mut floor = demo.floor(Some(&token)).await;
     let mut stream = watch_all(&mut floor).await;
     let snapshot = stream.snapshot().await;
-    assert!(
-        snapshot.agents.len() >= MIN_AGENTS,
-        "the demo floor has {} agents",
-        snapshot.agents.len()
-    );
-    assert_eq!(
-        snapshot.agents.len(),
-        snapshot.begin.agent_count as usize,
-        "snapshot_begin must count the agents"
-    );
+    assert!(snapshot.agents.len() >= MIN_AGENTS, "the demo floor has {} agents", snapshot.agents.len());
+    assert_eq!(snapshot.agents.len(), snapshot.begin.agent_count as usize, "snapshot_begin must count the agents");
 
-    let delta = stream
-        .wait_for_agent(Duration::from_secs(10), |_| true)
-        .await;
+    let delta = stream.wait_for_agent(Duration::from_secs(10), |_| true).await;
     assert!(!delta.agent_id.is_empty(), "a delta names its agent");
     drop(stream);
 
     let mut watch = Command::new(floorwatch_bin());
-    watch
-        .args([
-            "watch",
-            "--addr",
-            &format!("http://{}", demo.grpc_addr),
-            "--once",
-        ])
-        .env("FLOORWATCH_TOKEN", &token);
+    watch.args(["watch", "--addr", &format!("http://{}", demo.grpc_addr), "--once"]).env("FLOORWATCH_TOKEN", &token);
     let output = run_bounded(watch, None, Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
@@ -64,25 +44,11 @@ async fn demo_streams_floor_and_stops_on_sigterm() {
         String::from_utf8_lossy(&output.stderr)
     );
     let header = stdout.lines().next().unwrap_or_default();
-    assert!(
-        header.starts_with("floorwatch — "),
-        "the first line is the header: {header:?}"
-    );
-    let rows = stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("agent "))
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .count();
-    assert!(
-        rows >= MIN_AGENTS,
-        "watch --once must print one row per agent, got {rows}:\n{stdout}"
-    );
+    assert!(header.starts_with("floorwatch — "), "the first line is the header: {header:?}");
+    let rows = stdout.lines().skip_while(|l| !l.starts_with("agent ")).skip(1).filter(|l| !l.trim().is_empty()).count();
+    assert!(rows >= MIN_AGENTS, "watch --once must print one row per agent, got {rows}:\n{stdout}");
 
     demo.terminate();
-    let exit = demo
-        .wait_exit(Duration::from_secs(15))
-        .await
-        .expect("the demo must exit within 15 s of SIGTERM");
+    let exit = demo.wait_exit(Duration::from_secs(15)).await.expect("the demo must exit within 15 s of SIGTERM");
     assert_eq!(exit.code(), Some(0), "a drained demo exits 0");
 }

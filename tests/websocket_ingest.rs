@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use floorwatch::domain::{AgentEvent, EventKind};
 use floorwatch::ingest::{IngestCommand, IngestHandle, SubmitOutcome};
-use floorwatch::websocket::{AuthFn, ClientConfig, ServerConfig, run_client, run_server, telemetry};
+use floorwatch::websocket::{AuthFn, AuthRejection, ClientConfig, ServerConfig, run_client, run_server, telemetry};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
@@ -153,8 +153,12 @@ struct Server {
 fn auth() -> AuthFn {
     Arc::new(|token: Option<&str>| match token {
         Some(TOKEN) => Ok("platform".to_string()),
-        Some(_) => Err("invalid bearer token; check the feed's credentials".to_string()),
-        None => Err("missing bearer token; send Authorization: Bearer <token>".to_string()),
+        Some(_) => {
+            Err(AuthRejection::Unauthenticated("invalid bearer token; check the feed's credentials".to_string()))
+        }
+        None => {
+            Err(AuthRejection::Unauthenticated("missing bearer token; send Authorization: Bearer <token>".to_string()))
+        }
     })
 }
 

@@ -216,40 +216,60 @@ async fn stream_floor(
 
     let mut teams = state.hub.watch_teams();
     teams.mark_changed();
+
+    // While the client's buffer is full the task stops forwarding single
+    // changes; once there is room it sends the latest state of every agent
+    // that changed meanwhile, so a slow client costs a bounded buffer and
+    // skips intermediate changes instead of replaying them all.
+    let mut behind = false;
     loop {
         tokio::select! {
-            received = subscription.changes.recv() => match received {
+            permit = tx.reserve(), if behind => {
+                if permit.is_err() {
+                    return;
+                }
+                drop(permit);
+                let catch_up = state.hub.catch_up(high_water);
+                let skipped = catch_up.high_water.saturating_sub(high_water);
+                telemetry::StreamClientLagged { stream: "floor", skipped }.emit();
+                debug!(skipped, "floor client fell behind; sending latest state per agent");
+                let marker = FloorUpdate {
+                    seq: catch_up.high_water,
+                    update: Some(Update::Coalesced(proto::Coalesced { skipped_changes: skipped })),
+                    server_time: None,
+                };
+                if !send(&state, &tx, marker).await {
+                    return;
+                }
+                for change in catch_up.changes.iter().filter(|c| shows(c)) {
+                    if !send(&state, &tx, agent_update(&state, change)).await {
+                        return;
+                    }
+                }
+                high_water = catch_up.high_water;
+                behind = false;
+                teams.mark_changed();
+            }
+            received = subscription.changes.recv(), if !behind => match received {
                 Ok(change) => {
                     if change.seq <= high_water {
                         continue;
                     }
-                    high_water = change.seq;
-                    if shows(&change) && !send(&state, &tx, agent_update(&state, &change)).await {
-                        return;
+                    if !shows(&change) {
+                        high_water = change.seq;
+                        continue;
+                    }
+                    match offer(&state, &tx, agent_update(&state, &change)) {
+                        Offer::Sent => high_water = change.seq,
+                        // This change is picked up by the catch-up.
+                        Offer::Full => behind = true,
+                        Offer::Closed => return,
                     }
                 }
-                Err(RecvError::Lagged(skipped)) => {
-                    let catch_up = state.hub.catch_up(high_water);
-                    telemetry::StreamClientLagged { stream: "floor", skipped }.emit();
-                    debug!(skipped, "floor client fell behind; sending latest state per agent");
-                    let marker = FloorUpdate {
-                        seq: catch_up.high_water,
-                        update: Some(Update::Coalesced(proto::Coalesced { skipped_changes: skipped })),
-                        server_time: None,
-                    };
-                    if !send(&state, &tx, marker).await {
-                        return;
-                    }
-                    for change in catch_up.changes.iter().filter(|c| shows(c)) {
-                        if !send(&state, &tx, agent_update(&state, change)).await {
-                            return;
-                        }
-                    }
-                    high_water = catch_up.high_water;
-                }
+                Err(RecvError::Lagged(_)) => behind = true,
                 Err(RecvError::Closed) => return,
             },
-            changed = teams.changed() => {
+            changed = teams.changed(), if !behind => {
                 if changed.is_err() {
                     return;
                 }
@@ -260,8 +280,13 @@ async fn stream_floor(
                         update: Some(Update::Team(convert::team_summary(summary))),
                         server_time: None,
                     };
-                    if !send(&state, &tx, message).await {
-                        return;
+                    match offer(&state, &tx, message) {
+                        Offer::Sent => {}
+                        Offer::Full => {
+                            behind = true;
+                            break;
+                        }
+                        Offer::Closed => return,
                     }
                 }
             }
@@ -271,6 +296,22 @@ async fn stream_floor(
                 return;
             }
         }
+    }
+}
+
+/// Result of offering a message without waiting.
+enum Offer {
+    Sent,
+    Full,
+    Closed,
+}
+
+fn offer(state: &ApiState, tx: &mpsc::Sender<Result<FloorUpdate, Status>>, mut message: FloorUpdate) -> Offer {
+    message.stamp(state.clock.now());
+    match tx.try_send(Ok(message)) {
+        Ok(()) => Offer::Sent,
+        Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+        Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
     }
 }
 

@@ -32,6 +32,7 @@ use crate::ingest::IngestHandle;
 use crate::store::{Journal, JournalOptions};
 use crate::telemetry;
 use crate::websocket;
+use crate::websocket::AuthRejection;
 use clock::Clock;
 
 /// How often the engine advances time when no input arrives.
@@ -60,6 +61,9 @@ pub struct Running {
     background: Vec<tokio::task::JoinHandle<()>>,
     engine_join: tokio::task::JoinHandle<()>,
     pipeline_join: tokio::task::JoinHandle<()>,
+    /// Tells the pipeline to commit what is queued and stop, even while a
+    /// stuck connection still holds an ingest handle.
+    pipeline_stop: CancellationToken,
     journal: Journal,
     notify_systemd: bool,
 }
@@ -111,6 +115,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     readiness.set(Component::Engine, true);
 
     let (ingest, ingest_rx) = IngestHandle::channel(config.limits.ingest_queue);
+    let pipeline_stop = CancellationToken::new();
     let pipeline_join = tokio::spawn(pipeline::run(
         ingest_rx,
         journal.clone(),
@@ -121,6 +126,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
             max_skew_ms: (config.engine.max_clock_skew_seconds as i64).saturating_mul(1000),
             max_batch: config.storage.journal_batch_max,
         },
+        pipeline_stop.clone(),
     ));
 
     let grpc_listener = bind(config.listen.grpc, "grpc").await?;
@@ -217,6 +223,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         background,
         engine_join,
         pipeline_join,
+        pipeline_stop,
         journal,
         notify_systemd: options.notify_systemd,
     })
@@ -237,11 +244,15 @@ impl Running {
 
         let servers = async { while self.servers.join_next().await.is_some() {} };
         if tokio::time::timeout(DRAIN_STAGE_TIMEOUT, servers).await.is_err() {
-            warn!("servers did not stop in time; continuing the drain");
+            // A peer that stopped reading can hold a connection open; the
+            // server tasks are stopped so they release the ingest handles.
+            warn!("servers did not stop in time; stopping them");
+            self.servers.shutdown().await;
         }
         for task in self.background.drain(..) {
             task.abort();
         }
+        self.pipeline_stop.cancel();
         if tokio::time::timeout(DRAIN_STAGE_TIMEOUT, &mut self.pipeline_join).await.is_err() {
             warn!("ingest pipeline did not stop in time; uncommitted events were not acknowledged");
             self.pipeline_join.abort();
@@ -306,13 +317,19 @@ fn authenticator(config: &Config, extra: Vec<TokenEntry>) -> Authenticator {
 fn websocket_auth(authenticator: Authenticator) -> websocket::server::AuthFn {
     // The adapter passes the token after "Bearer ", or None without one.
     Arc::new(move |token: Option<&str>| {
-        let token = token.ok_or_else(|| "missing Authorization header; send \"Bearer <token>\"".to_string())?;
-        let principal = authenticator.authenticate_token(token).map_err(|s| s.message().to_string())?;
+        let token = token.ok_or_else(|| {
+            AuthRejection::Unauthenticated("missing Authorization header; send \"Bearer <token>\"".to_string())
+        })?;
+        let principal = authenticator
+            .authenticate_token(token)
+            .map_err(|status| AuthRejection::Unauthenticated(status.message().to_string()))?;
         match principal.role {
             Role::Admin | Role::Ingest => Ok(principal.name),
-            other => {
-                Err(format!("token \"{}\" has role {} and may not publish events", principal.name, other.as_str()))
-            }
+            other => Err(AuthRejection::Forbidden(format!(
+                "token \"{}\" has role {} and may not publish events",
+                principal.name,
+                other.as_str()
+            ))),
         }
     })
 }

@@ -8,6 +8,7 @@
 
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use super::clock::Clock;
@@ -37,7 +38,9 @@ enum Reply {
     Health { reply: oneshot::Sender<Result<(), IngestError>> },
 }
 
-/// Runs the pipeline until every [`crate::ingest::IngestHandle`] is dropped.
+/// Runs the pipeline until every [`crate::ingest::IngestHandle`] is dropped
+/// or `stop` is cancelled. On `stop` it refuses new requests (submitters get
+/// `ShuttingDown`) and commits what is already queued before returning.
 pub async fn run(
     mut rx: mpsc::Receiver<IngestCommand>,
     journal: Journal,
@@ -45,9 +48,19 @@ pub async fn run(
     directory: SharedDirectory,
     clock: Clock,
     config: PipelineConfig,
+    stop: CancellationToken,
 ) {
     info!("ingest pipeline started");
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            first = rx.recv() => first,
+            _ = stop.cancelled(), if !rx.is_closed() => {
+                rx.close();
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
         let mut commands = vec![first];
         let mut entries_count = count_entries(&commands[0]);
         while entries_count < config.max_batch {

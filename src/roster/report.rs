@@ -120,6 +120,8 @@ pub fn check_text_report(
             let unit = if week_count == 1 { "week" } else { "weken" };
             format!("{name}: geen overtredingen; {activities} activiteiten van {agent_count} medewerkers in {week_count} {unit} gecontroleerd\n")
         }
+        (1, Locale::En) => format!("{name}: 1 violation of the labour rules\n"),
+        (1, Locale::Nl) => format!("{name}: 1 overtreding van de arbeidsregels\n"),
         (count, Locale::En) => format!("{name}: {count} violations of the labour rules\n"),
         (count, Locale::Nl) => format!("{name}: {count} overtredingen van de arbeidsregels\n"),
     });

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 pub use backoff::{Backoff, BackoffPolicy};
 pub use client::{ClientConfig, run_client};
-pub use server::{AuthFn, EVENTS_PATH, ServerConfig, run_server};
+pub use server::{AuthFn, AuthRejection, EVENTS_PATH, ServerConfig, run_server};
 pub use telemetry::describe_metrics;
 
 use crate::domain::SourceKind;

@@ -41,8 +41,17 @@ const MAX_PENDING_REJECTIONS: usize = 32;
 
 /// Checks the bearer token of an upgrade request. Receives the token after
 /// `Bearer ` (or `None` when the header is missing or uses another scheme)
-/// and returns the principal's name, or a message for the 401 body.
-pub type AuthFn = Arc<dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync>;
+/// and returns the principal's name, or why the upgrade is refused.
+pub type AuthFn = Arc<dyn Fn(Option<&str>) -> Result<String, AuthRejection> + Send + Sync>;
+
+/// Why an upgrade was refused, with the message for the response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRejection {
+    /// No token, or an unknown one: 401.
+    Unauthenticated(String),
+    /// A valid token whose role may not publish events: 403.
+    Forbidden(String),
+}
 
 /// Settings of server mode.
 #[derive(Debug, Clone)]
@@ -284,7 +293,10 @@ fn check_upgrade(request: &Request, has_slot: bool, shared: &Shared) -> Result<U
 
     let token =
         request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer_token);
-    let principal = (shared.auth)(token).map_err(|message| (StatusCode::UNAUTHORIZED, message))?;
+    let principal = (shared.auth)(token).map_err(|rejection| match rejection {
+        AuthRejection::Unauthenticated(message) => (StatusCode::UNAUTHORIZED, message),
+        AuthRejection::Forbidden(message) => (StatusCode::FORBIDDEN, message),
+    })?;
 
     if !has_slot {
         return Err((
