@@ -13,7 +13,7 @@ use super::{
     Package, Reason, RemoteDialog, SubStateValue, SubscribeResponse, SubscriptionId,
 };
 
-/// Longest expiry taken from a 423 Min-Expires, one day. It bounds the timer
+/// Maximum expiry taken from a 423 Min-Expires, one day. It bounds the timer
 /// arithmetic against absurd header values.
 const MAX_EXPIRES_SECS: u32 = 86_400;
 
@@ -23,9 +23,9 @@ const MAX_EXPIRES_SECS: u32 = 86_400;
 /// implemented, decline and does not exist anywhere.
 const PERMANENT_STATUSES: [u16; 10] = [403, 404, 405, 410, 416, 484, 489, 501, 603, 604];
 
-/// Final responses to a refresh that end the dialog (RFC 6665 lists them
-/// next to the permanent ones) but after which a new dialog may succeed.
-/// 481 and 408 have their own rules.
+/// Final responses to a refresh that end the dialog but after which a new
+/// dialog may succeed: temporarily unavailable, loop detected, too many hops
+/// and ambiguous. 481 and 408 have their own rules.
 const DIALOG_ENDING_STATUSES: [u16; 4] = [480, 482, 483, 485];
 
 /// Agent, AOR and package of one subscription. The BTree order keeps every
@@ -69,14 +69,14 @@ enum Phase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotHealth {
-    /// The last NOTIFY of the current dialog said `active`.
+    /// The last NOTIFY of the current dialog reported `active`.
     Up,
     /// Not known to be active; the agent is reported unhealthy from
     /// `report_at` on.
     Down { report_at: Instant, reported: bool },
 }
 
-/// How soon a broken subscription is created again.
+/// The delay rule for re-creating a broken subscription.
 #[derive(Debug, Clone, Copy)]
 enum Retry {
     /// At once after the first failure, with backoff after repeated ones, so a
@@ -107,7 +107,7 @@ struct AgentEntry {
 /// Invariant: every target has exactly one slot, and at most one SUBSCRIBE
 /// of its is out at a time. Each dialog has its own [`SubscriptionId`], so a
 /// response or NOTIFY for a dialog the manager has given up is recognized
-/// and ignored or answered 481.
+/// and ignored or rejected with 481.
 ///
 /// The caller's duties:
 /// - feed every final response ([`on_response`](Self::on_response)),
@@ -150,7 +150,10 @@ impl Slot {
             expires_at: None,
             request_expires,
             failures: 0,
-            health: SlotHealth::Down { report_at, reported: false },
+            health: SlotHealth::Down {
+                report_at,
+                reported: false,
+            },
         }
     }
 
@@ -164,7 +167,10 @@ impl Slot {
         };
 
         let health = match self.health {
-            SlotHealth::Down { report_at, reported: false } => Some(report_at),
+            SlotHealth::Down {
+                report_at,
+                reported: false,
+            } => Some(report_at),
             _ => None,
         };
 
@@ -177,10 +183,17 @@ impl Slot {
     /// Marks the slot down, keeping an earlier report instant.
     fn mark_down(&mut self, report_at: Instant) {
         self.health = match self.health {
-            SlotHealth::Up => SlotHealth::Down { report_at, reported: false },
-            SlotHealth::Down { report_at: earlier, reported } => {
-                SlotHealth::Down { report_at: earlier.min(report_at), reported }
-            }
+            SlotHealth::Up => SlotHealth::Down {
+                report_at,
+                reported: false,
+            },
+            SlotHealth::Down {
+                report_at: earlier,
+                reported,
+            } => SlotHealth::Down {
+                report_at: earlier.min(report_at),
+                reported,
+            },
         };
     }
 }
@@ -225,7 +238,7 @@ impl SubscriptionManager {
             return;
         }
 
-        let wanted: BTreeSet<(Arc<str>, Arc<str>)> = targets
+        let listed: BTreeSet<(Arc<str>, Arc<str>)> = targets
             .into_iter()
             .map(|(agent, aor)| (Arc::from(agent), Arc::from(aor)))
             .collect();
@@ -233,24 +246,27 @@ impl SubscriptionManager {
         let removed: Vec<SlotKey> = self
             .slots
             .keys()
-            .filter(|(agent, aor, _)| !wanted.contains(&(agent.clone(), aor.clone())))
+            .filter(|(agent, aor, _)| !listed.contains(&(agent.clone(), aor.clone())))
             .cloned()
             .collect();
         for key in &removed {
             self.remove_slot(now, key);
         }
 
-        let wanted_agents: BTreeSet<Arc<str>> =
-            wanted.iter().map(|(agent, _)| agent.clone()).collect();
-        self.agents.retain(|agent, _| wanted_agents.contains(agent));
-        for agent in &wanted_agents {
+        let listed_agents: BTreeSet<Arc<str>> =
+            listed.iter().map(|(agent, _)| agent.clone()).collect();
+        self.agents.retain(|agent, _| listed_agents.contains(agent));
+        for agent in &listed_agents {
             self.agents.entry(agent.clone()).or_default().over_limit = false;
         }
 
-        let new_keys = self.admit_targets(&wanted);
+        let new_keys = self.admit_targets(&listed);
         let added = new_keys.len();
         for (index, key) in new_keys.into_iter().enumerate() {
-            let offset = self.config.start_spread.mul_f64(index as f64 / added as f64);
+            let offset = self
+                .config
+                .start_spread
+                .mul_f64(index as f64 / added as f64);
             let start_at = now + offset;
             let report_at = start_at + self.config.health_grace;
             let slot = Slot::new(start_at, self.config.requested_expires, report_at);
@@ -266,7 +282,7 @@ impl SubscriptionManager {
             );
         }
 
-        for agent in &wanted_agents {
+        for agent in &listed_agents {
             self.update_health(now, agent);
         }
     }
@@ -274,8 +290,8 @@ impl SubscriptionManager {
     /// Applies a final response to the SUBSCRIBE last sent for `id`.
     ///
     /// - 2xx: the subscription is accepted for the granted Expires (the
-    ///   requested value if missing or larger). The agent's feed stays down
-    ///   until a NOTIFY says `active`.
+    ///   requested value if missing or larger). A new dialog counts as down
+    ///   until a NOTIFY reports `active`.
     /// - 423 with a larger Min-Expires: sent again at once with that value.
     /// - 481 to a refresh: the notifier lost the subscription, so the agent's
     ///   state may have been stale for a while. A new dialog is created at
@@ -300,8 +316,8 @@ impl SubscriptionManager {
         }
 
         if self.ending.contains_key(&id) {
-            // The final NOTIFY follows a 2xx to an unsubscribe; any other
-            // answer means none will come.
+            // The final NOTIFY follows a 2xx to an unsubscribe. After any
+            // other response none will come.
             if !(200..300).contains(&status) {
                 self.ending.remove(&id);
             }
@@ -377,9 +393,9 @@ impl SubscriptionManager {
     ///   SUBSCRIBE (the NOTIFY then sets the dialog's remote tag), and also
     ///   for a subscription being unsubscribed.
     ///
-    /// `active` marks the subscription up; an expires parameter moves the
-    /// expiry and can only move the refresh earlier, and without one the
-    /// timers stay as they are. `pending` marks it down. `terminated` ends
+    /// `active` marks the subscription up. An expires parameter moves the
+    /// expiry and can only move the refresh earlier. Without one, the timers
+    /// stay as they are. `pending` marks it down. `terminated` ends
     /// the dialog: deactivated or timeout create a new one at once,
     /// probation or giveup after retry-after or backoff, rejected,
     /// noresource or invariant stop it with [`ManagerEvent::Failed`], and no
@@ -488,7 +504,10 @@ impl SubscriptionManager {
         }
         self.agents.clear();
 
-        info!(unsubscribes = self.actions.len(), "stopping SIP subscriptions");
+        info!(
+            unsubscribes = self.actions.len(),
+            "stopping SIP subscriptions"
+        );
     }
 
     /// Runs every timer due at `now`: initial and retried SUBSCRIBEs,
@@ -497,9 +516,9 @@ impl SubscriptionManager {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ending.retain(|_, ending| ending.until > now);
 
-        // A timer can make another one due at once (an expired subscription
-        // is re-created at once), so repeat; each round moves a slot forward,
-        // and a few rounds cover the longest chain.
+        // A timer can make another one due at once, because an expired
+        // subscription is re-created at once. Each round moves a slot one
+        // step forward, and the longest chain has two steps.
         for _ in 0..4 {
             let mut due: Vec<(Instant, SlotKey)> = self
                 .slots
@@ -558,7 +577,7 @@ impl SubscriptionManager {
 
     /// Picks the targets that get a new slot, in target order, and reports
     /// the ones beyond the limits.
-    fn admit_targets(&mut self, wanted: &BTreeSet<(Arc<str>, Arc<str>)>) -> Vec<SlotKey> {
+    fn admit_targets(&mut self, listed: &BTreeSet<(Arc<str>, Arc<str>)>) -> Vec<SlotKey> {
         let mut per_agent: HashMap<Arc<str>, usize> = HashMap::new();
         for (agent, _, _) in self.slots.keys() {
             *per_agent.entry(agent.clone()).or_default() += 1;
@@ -566,7 +585,7 @@ impl SubscriptionManager {
 
         let mut total = self.slots.len();
         let mut new_keys = Vec::new();
-        for (agent, aor) in wanted {
+        for (agent, aor) in listed {
             for &package in &self.config.packages {
                 let key = (agent.clone(), aor.clone(), package);
                 if self.slots.contains_key(&key) {
@@ -579,7 +598,9 @@ impl SubscriptionManager {
                         max: self.config.max_subscriptions_per_agent,
                     })
                 } else if total >= self.config.max_subscriptions {
-                    Some(FailureReason::LimitReached { max: self.config.max_subscriptions })
+                    Some(FailureReason::LimitReached {
+                        max: self.config.max_subscriptions,
+                    })
                 } else {
                     None
                 };
@@ -645,7 +666,10 @@ impl SubscriptionManager {
         slot.remote = RemoteDialog::default();
         slot.last_notify_cseq = None;
         slot.expires_at = None;
-        slot.phase = Phase::Requesting { refresh: false, deadline: now + self.config.request_timeout };
+        slot.phase = Phase::Requesting {
+            refresh: false,
+            deadline: now + self.config.request_timeout,
+        };
         self.by_id.insert(id, key.clone());
 
         debug!(agent_id = %key.0, aor = %key.1, package = %key.2, subscription_id = %id, "sending SIP SUBSCRIBE");
@@ -674,7 +698,10 @@ impl SubscriptionManager {
         };
 
         slot.cseq = slot.cseq.saturating_add(1);
-        slot.phase = Phase::Requesting { refresh: true, deadline: now + self.config.request_timeout };
+        slot.phase = Phase::Requesting {
+            refresh: true,
+            deadline: now + self.config.request_timeout,
+        };
 
         self.actions.push_back(Action::SendSubscribe {
             id,
@@ -694,7 +721,10 @@ impl SubscriptionManager {
         };
 
         // A notifier may shorten the requested expiry but not extend it.
-        let granted = response.expires.unwrap_or(slot.request_expires).min(slot.request_expires);
+        let granted = response
+            .expires
+            .unwrap_or(slot.request_expires)
+            .min(slot.request_expires);
         if granted == 0 {
             debug!(agent_id = %key.0, aor = %key.1, package = %key.2, "SIP SUBSCRIBE accepted with Expires 0");
             self.restart_after_failure(now, key, Retry::Backoff { retry_after: None }, false);
@@ -709,18 +739,27 @@ impl SubscriptionManager {
         }
 
         slot.expires_at = Some(now + secs(granted));
-        slot.phase = Phase::Established { refresh_at: now + refresh_delay(&self.config, granted) };
+        slot.phase = Phase::Established {
+            refresh_at: now + refresh_delay(&self.config, granted),
+        };
     }
 
     /// Handles a 423: sends the SUBSCRIBE again with the notifier's
     /// Min-Expires, or counts a failure when that value is missing or does not
     /// raise the request, which would loop.
-    fn raise_expires(&mut self, now: Instant, key: &SlotKey, min_expires: Option<u32>, refresh: bool) {
+    fn raise_expires(
+        &mut self,
+        now: Instant,
+        key: &SlotKey,
+        min_expires: Option<u32>,
+        refresh: bool,
+    ) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
 
-        let raised = min_expires.filter(|&min| min > slot.request_expires && min <= MAX_EXPIRES_SECS);
+        let raised =
+            min_expires.filter(|&min| min > slot.request_expires && min <= MAX_EXPIRES_SECS);
         let Some(min) = raised else {
             self.restart_after_failure(now, key, Retry::Backoff { retry_after: None }, false);
             return;
@@ -737,7 +776,13 @@ impl SubscriptionManager {
 
     /// Schedules another refresh in the same dialog, which stays valid until
     /// it expires; past that instant the refresh timer re-creates it.
-    fn retry_refresh(&mut self, now: Instant, key: &SlotKey, status: u16, retry_after: Option<u32>) {
+    fn retry_refresh(
+        &mut self,
+        now: Instant,
+        key: &SlotKey,
+        status: u16,
+        retry_after: Option<u32>,
+    ) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
@@ -748,7 +793,9 @@ impl SubscriptionManager {
             None => backoff(&self.config, &mut self.rng, slot.failures),
         };
         let retry_at = now + delay;
-        let refresh_at = slot.expires_at.map_or(retry_at, |expires_at| retry_at.min(expires_at));
+        let refresh_at = slot
+            .expires_at
+            .map_or(retry_at, |expires_at| retry_at.min(expires_at));
         slot.phase = Phase::Established { refresh_at };
 
         warn!(
@@ -760,7 +807,13 @@ impl SubscriptionManager {
 
     /// Counts a failure, then ends the dialog and schedules a new one.
     /// `report_now` skips the health grace period.
-    fn restart_after_failure(&mut self, now: Instant, key: &SlotKey, retry: Retry, report_now: bool) {
+    fn restart_after_failure(
+        &mut self,
+        now: Instant,
+        key: &SlotKey,
+        retry: Retry,
+        report_now: bool,
+    ) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
@@ -769,7 +822,9 @@ impl SubscriptionManager {
         slot.failures = slot.failures.saturating_add(1);
         let delay = match retry {
             Retry::Now if failures_before == 0 => Duration::ZERO,
-            Retry::Backoff { retry_after: Some(seconds) } => clamp_retry_after(&self.config, seconds),
+            Retry::Backoff {
+                retry_after: Some(seconds),
+            } => clamp_retry_after(&self.config, seconds),
             Retry::Now | Retry::Backoff { retry_after: None } => {
                 backoff(&self.config, &mut self.rng, slot.failures)
             }
@@ -797,7 +852,11 @@ impl SubscriptionManager {
         slot.expires_at = None;
         slot.phase = Phase::Waiting { at: now + delay };
 
-        let report_at = if report_now { now } else { now + self.config.health_grace };
+        let report_at = if report_now {
+            now
+        } else {
+            now + self.config.health_grace
+        };
         slot.mark_down(report_at);
     }
 
@@ -814,7 +873,9 @@ impl SubscriptionManager {
         slot.remote = RemoteDialog::default();
         slot.last_notify_cseq = None;
         slot.expires_at = None;
-        slot.phase = Phase::Failed { retry_at: self.config.failed_retry.map(|delay| now + delay) };
+        slot.phase = Phase::Failed {
+            retry_at: self.config.failed_retry.map(|delay| now + delay),
+        };
         slot.mark_down(now);
 
         warn!(agent_id = %key.0, aor = %key.1, package = %key.2, %reason, "SIP subscription failed");
@@ -836,9 +897,9 @@ impl SubscriptionManager {
         };
         self.by_id.remove(&id);
 
-        // Without a remote tag no dialog exists yet to send the unsubscribe
-        // in; if the notifier creates one later, its NOTIFY gets a 481,
-        // which ends it there.
+        // Without a remote tag there is no dialog to send the unsubscribe in.
+        // If the notifier creates one later, its NOTIFY gets a 481, which
+        // ends the subscription there.
         if slot.remote.tag.is_none() {
             return;
         }
@@ -854,14 +915,19 @@ impl SubscriptionManager {
         });
 
         if self.ending.len() < self.config.max_subscriptions {
-            self.ending.insert(id, Ending { until: now + self.config.unsubscribe_linger });
+            self.ending.insert(
+                id,
+                Ending {
+                    until: now + self.config.unsubscribe_linger,
+                },
+            );
         }
     }
 
     /// Recomputes the agent's health and reports a change. The agent is
     /// healthy when every subscription of it is up, and unhealthy once one
     /// has been down past its report instant or a target did not fit the
-    /// limits; in between, the last report stands.
+    /// limits; in between, the last report remains.
     fn update_health(&mut self, now: Instant, agent: &Arc<str>) {
         let Some(entry) = self.agents.get_mut(agent) else {
             return;
@@ -870,8 +936,16 @@ impl SubscriptionManager {
         let mut all_up = !entry.over_limit;
         let mut report_down = entry.over_limit;
         let start: SlotKey = (agent.clone(), Arc::from(""), Package::Dialog);
-        for (_, slot) in self.slots.range_mut(start..).take_while(|(key, _)| key.0 == *agent) {
-            if let SlotHealth::Down { report_at, reported } = &mut slot.health {
+        for (_, slot) in self
+            .slots
+            .range_mut(start..)
+            .take_while(|(key, _)| key.0 == *agent)
+        {
+            if let SlotHealth::Down {
+                report_at,
+                reported,
+            } = &mut slot.health
+            {
                 all_up = false;
                 if *report_at <= now {
                     *reported = true;
@@ -891,7 +965,10 @@ impl SubscriptionManager {
         if entry.reported != Some(healthy) {
             entry.reported = Some(healthy);
             info!(agent_id = %agent, healthy, "SIP feed health changed");
-            self.events.push_back(ManagerEvent::Health { agent: agent.clone(), healthy });
+            self.events.push_back(ManagerEvent::Health {
+                agent: agent.clone(),
+                healthy,
+            });
         }
     }
 }
@@ -911,13 +988,18 @@ fn refresh_delay(config: &ManagerConfig, expires: u32) -> Duration {
 /// so that targets that failed together do not retry together.
 fn backoff(config: &ManagerConfig, rng: &mut StdRng, failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(30);
-    let base = config.min_retry.saturating_mul(1 << exponent).min(config.max_retry);
+    let base = config
+        .min_retry
+        .saturating_mul(1 << exponent)
+        .min(config.max_retry);
     let base_ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(rng.random_range(base_ms / 2..=base_ms))
 }
 
 fn clamp_retry_after(config: &ManagerConfig, seconds: u32) -> Duration {
-    secs(seconds).max(config.min_retry).min(config.max_retry_after)
+    secs(seconds)
+        .max(config.min_retry)
+        .min(config.max_retry_after)
 }
 
 fn secs(seconds: u32) -> Duration {

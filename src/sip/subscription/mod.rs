@@ -4,7 +4,7 @@
 //!
 //! [`SubscriptionManager`] is a state machine with explicit time. It does no
 //! I/O, reads no clock and parses no SIP. The caller's SIP stack sends the
-//! requests the manager asks for, feeds back final responses, transaction
+//! requests the manager returns, feeds back final responses, transaction
 //! timeouts and NOTIFY requests, and sleeps until
 //! [`SubscriptionManager::next_timeout`]. Digest authentication, Call-ID and
 //! tag generation, and the NOTIFY bodies stay with the caller.
@@ -70,7 +70,7 @@ pub enum SubStateValue {
 }
 
 /// The reason parameter of `Subscription-State: terminated` (RFC 6665
-/// section 4.1.3), which tells the subscriber whether to subscribe again.
+/// section 4.1.3), which decides whether the subscriber subscribes again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// Subscribe again at once.
@@ -115,15 +115,15 @@ pub struct Notify {
     pub state: SubState,
 }
 
-/// How the caller answers a NOTIFY and whether it applies the body.
+/// The caller's response to a NOTIFY, and whether it applies the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyVerdict {
-    /// Answer 200 and apply the body.
+    /// Send 200 and apply the body.
     Accept,
-    /// Answer 500: the CSeq is not higher than the last accepted NOTIFY of
+    /// Send 500 because the CSeq is not higher than the last accepted NOTIFY of
     /// this dialog. Do not apply the body; the manager subscribes again.
     Stale,
-    /// Answer 481: no such subscription. Do not apply the body; the 481
+    /// Send 481 because no such subscription exists. Do not apply the body; the 481
     /// ends the subscription at the notifier.
     UnknownSubscription,
 }
@@ -173,12 +173,12 @@ pub enum ManagerEvent {
     },
 }
 
-/// Why a subscription stopped.
+/// The cause of a stopped subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureReason {
     /// The notifier terminated it with rejected, noresource or invariant.
     Terminated(Reason),
-    /// The notifier answered the SUBSCRIBE with a status that retrying
+    /// The notifier rejected the SUBSCRIBE with a status that retrying
     /// cannot fix, such as 403, 404 or 489.
     Rejected { status: u16 },
     /// More targets than `max_subscriptions`.
@@ -193,7 +193,7 @@ pub struct ManagerConfig {
     /// Event packages subscribed for every target.
     pub packages: Vec<Package>,
     /// Expires value of every SUBSCRIBE, in seconds, unless a 423 response
-    /// asks for more.
+    /// requests more.
     pub requested_expires: u32,
     /// Fraction of the granted expiry after which the subscription is
     /// refreshed.
@@ -224,8 +224,8 @@ pub struct ManagerConfig {
     /// Maximum number of subscriptions of one agent (AORs times packages).
     pub max_subscriptions_per_agent: usize,
     /// Delay after which a stopped subscription is tried again. `None`
-    /// follows RFC 6665: after rejected or noresource, do not subscribe again
-    /// until the roster changes.
+    /// follows RFC 6665 for rejected and noresource: the subscription stays
+    /// stopped until its target leaves the targets and comes back.
     pub failed_retry: Option<Duration>,
 }
 
@@ -238,7 +238,9 @@ pub enum ConfigError {
     ExpiresTooShort(u32),
     #[error("refresh_fraction is {0}: use a value above 0 and below 1, such as 0.8")]
     RefreshFraction(f64),
-    #[error("min_retry is {min:?} and max_retry is {max:?}: min_retry must be above zero and not above max_retry")]
+    #[error(
+        "min_retry is {min:?} and max_retry is {max:?}: min_retry must be above zero and not above max_retry"
+    )]
     RetryRange { min: Duration, max: Duration },
     #[error("request_timeout is zero: use at least 32 s, the SIP transaction timeout")]
     RequestTimeout,
@@ -329,17 +331,32 @@ impl fmt::Display for Reason {
 impl SubState {
     /// Builds `active` with an optional expires parameter.
     pub fn active(expires: Option<u32>) -> SubState {
-        SubState { state: SubStateValue::Active, expires, reason: None, retry_after: None }
+        SubState {
+            state: SubStateValue::Active,
+            expires,
+            reason: None,
+            retry_after: None,
+        }
     }
 
     /// Builds `pending` with an optional expires parameter.
     pub fn pending(expires: Option<u32>) -> SubState {
-        SubState { state: SubStateValue::Pending, expires, reason: None, retry_after: None }
+        SubState {
+            state: SubStateValue::Pending,
+            expires,
+            reason: None,
+            retry_after: None,
+        }
     }
 
     /// Builds `terminated` with an optional reason and retry-after.
     pub fn terminated(reason: Option<Reason>, retry_after: Option<u32>) -> SubState {
-        SubState { state: SubStateValue::Terminated, expires: None, reason, retry_after }
+        SubState {
+            state: SubStateValue::Terminated,
+            expires: None,
+            reason,
+            retry_after,
+        }
     }
 }
 
@@ -375,7 +392,10 @@ impl fmt::Display for FailureReason {
             FailureReason::Terminated(reason) => write!(f, "terminated by the notifier: {reason}"),
             FailureReason::Rejected { status } => write!(f, "rejected with status {status}"),
             FailureReason::LimitReached { max } => {
-                write!(f, "more than {max} subscriptions in total; raise max_subscriptions")
+                write!(
+                    f,
+                    "more than {max} subscriptions in total; raise max_subscriptions"
+                )
             }
             FailureReason::AgentLimitReached { max } => write!(
                 f,
@@ -425,7 +445,10 @@ impl ManagerConfig {
         }
 
         if self.min_retry.is_zero() || self.min_retry > self.max_retry {
-            return Err(ConfigError::RetryRange { min: self.min_retry, max: self.max_retry });
+            return Err(ConfigError::RetryRange {
+                min: self.min_retry,
+                max: self.max_retry,
+            });
         }
 
         if self.request_timeout.is_zero() {

@@ -32,7 +32,10 @@ fn config() -> ManagerConfig {
 }
 
 fn agent(number: u32) -> (String, String) {
-    (format!("a-{number}"), format!("sip:{number}@pbx.example.com"))
+    (
+        format!("a-{number}"),
+        format!("sip:{number}@pbx.example.com"),
+    )
 }
 
 fn ok(expires: u32) -> SubscribeResponse {
@@ -46,7 +49,10 @@ fn ok(expires: u32) -> SubscribeResponse {
 }
 
 fn status(code: u16) -> SubscribeResponse {
-    SubscribeResponse { status: code, ..SubscribeResponse::default() }
+    SubscribeResponse {
+        status: code,
+        ..SubscribeResponse::default()
+    }
 }
 
 fn notify(cseq: u32, state: SubState) -> Notify {
@@ -60,7 +66,15 @@ fn notify(cseq: u32, state: SubState) -> Notify {
 
 fn subscribe(action: &Action) -> Sent {
     match action {
-        Action::SendSubscribe { id, agent, new_dialog, cseq, expires, remote, .. } => Sent {
+        Action::SendSubscribe {
+            id,
+            agent,
+            new_dialog,
+            cseq,
+            expires,
+            remote,
+            ..
+        } => Sent {
             id: *id,
             agent: agent.clone(),
             new_dialog: *new_dialog,
@@ -78,7 +92,10 @@ fn only_subscribe(actions: &[Action]) -> Sent {
 }
 
 fn health(agent: &str, healthy: bool) -> ManagerEvent {
-    ManagerEvent::Health { agent: Arc::from(agent), healthy }
+    ManagerEvent::Health {
+        agent: Arc::from(agent),
+        healthy,
+    }
 }
 
 // === impl Harness ===
@@ -91,7 +108,11 @@ impl Harness {
     fn with_seed(config: ManagerConfig, seed: u64) -> Harness {
         let manager = SubscriptionManager::new(config, seed).expect("test config must be valid");
         let start = Instant::now();
-        Harness { manager, start, now: start }
+        Harness {
+            manager,
+            start,
+            now: start,
+        }
     }
 
     fn elapsed(&self) -> Duration {
@@ -147,7 +168,11 @@ impl Harness {
         let sent = only_subscribe(&self.actions());
         self.respond(sent.id, ok(3600));
         let verdict = self.notify(sent.id, first_cseq, SubState::active(Some(3600)));
-        assert_eq!(verdict, NotifyVerdict::Accept, "first NOTIFY must be accepted");
+        assert_eq!(
+            verdict,
+            NotifyVerdict::Accept,
+            "first NOTIFY must be accepted"
+        );
         sent.id
     }
 }
@@ -173,9 +198,16 @@ fn initial_subscribes_spread_over_window() {
         }
     }
 
-    assert_eq!(per_second.iter().sum::<usize>(), 500, "every target must be subscribed");
+    assert_eq!(
+        per_second.iter().sum::<usize>(),
+        500,
+        "every target must be subscribed"
+    );
     let busiest = per_second.iter().copied().max().unwrap_or(0);
-    assert!(busiest <= 50, "busiest second sent {busiest} of 500 SUBSCRIBEs");
+    assert!(
+        busiest <= 50,
+        "busiest second sent {busiest} of 500 SUBSCRIBEs"
+    );
 }
 
 #[test]
@@ -193,11 +225,28 @@ fn refresh_goes_out_before_expiry() {
 
         let refresh = only_subscribe(&harness.next_actions());
 
-        assert_eq!(harness.elapsed(), Duration::from_secs(expected), "refresh time for {granted} s");
-        assert_eq!(refresh.id, sent.id, "refresh for {granted} s must stay in the dialog");
-        assert!(!refresh.new_dialog, "refresh for {granted} s must not create a dialog");
-        assert_eq!(refresh.cseq, 2, "refresh for {granted} s must increment the CSeq");
-        assert_eq!(refresh.remote_tag.as_deref(), Some("n1"), "refresh must carry the remote tag");
+        assert_eq!(
+            harness.elapsed(),
+            Duration::from_secs(expected),
+            "refresh time for {granted} s"
+        );
+        assert_eq!(
+            refresh.id, sent.id,
+            "refresh for {granted} s must stay in the dialog"
+        );
+        assert!(
+            !refresh.new_dialog,
+            "refresh for {granted} s must not create a dialog"
+        );
+        assert_eq!(
+            refresh.cseq, 2,
+            "refresh for {granted} s must increment the CSeq"
+        );
+        assert_eq!(
+            refresh.remote_tag.as_deref(),
+            Some("n1"),
+            "refresh must carry the remote tag"
+        );
     }
 }
 
@@ -212,7 +261,10 @@ fn refresh_481_recreates_at_once() {
     harness.respond(refresh.id, status(481));
     let recreate = only_subscribe(&harness.actions());
 
-    assert_eq!(harness.now, refreshed_at, "the new SUBSCRIBE must go out at once");
+    assert_eq!(
+        harness.now, refreshed_at,
+        "the new SUBSCRIBE must go out at once"
+    );
     assert!(recreate.new_dialog, "481 must lead to a new dialog");
     assert_ne!(recreate.id, first, "the new dialog must get a new id");
     assert_eq!(recreate.cseq, 1, "a new dialog restarts the CSeq");
@@ -224,7 +276,11 @@ fn refresh_481_recreates_at_once() {
     );
 
     harness.respond(recreate.id, ok(3600));
-    assert_eq!(harness.events(), vec![], "a 2xx alone must not restore health");
+    assert_eq!(
+        harness.events(),
+        vec![],
+        "a 2xx alone must not restore health"
+    );
 
     harness.notify(recreate.id, 1, SubState::active(Some(3600)));
     assert_eq!(harness.events(), vec![health("a-1001", true)]);
@@ -253,14 +309,29 @@ fn timeout_backoff_grows_capped_with_jitter() {
         let delay = harness.now - failed_at;
 
         let base = Duration::from_secs(2 << (failures - 1)).min(Duration::from_secs(60));
-        assert!(delay >= base / 2, "failure {failures}: delay {delay:?} below half of {base:?}");
-        assert!(delay <= base, "failure {failures}: delay {delay:?} above {base:?}");
-        assert!(sent.new_dialog, "failure {failures}: a timed-out SUBSCRIBE must get a new dialog");
+        assert!(
+            delay >= base / 2,
+            "failure {failures}: delay {delay:?} below half of {base:?}"
+        );
+        assert!(
+            delay <= base,
+            "failure {failures}: delay {delay:?} above {base:?}"
+        );
+        assert!(
+            sent.new_dialog,
+            "failure {failures}: a timed-out SUBSCRIBE must get a new dialog"
+        );
         ratios.push(delay.as_secs_f64() / base.as_secs_f64());
     }
 
-    let distinct = ratios.iter().map(|ratio| (ratio * 1000.0) as u64).collect::<std::collections::BTreeSet<_>>();
-    assert!(distinct.len() > 5, "backoff must be jittered, got ratios {ratios:?}");
+    let distinct = ratios
+        .iter()
+        .map(|ratio| (ratio * 1000.0) as u64)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        distinct.len() > 5,
+        "backoff must be jittered, got ratios {ratios:?}"
+    );
 }
 
 #[test]
@@ -273,7 +344,11 @@ fn response_408_backs_off() {
     assert_eq!(harness.actions(), vec![], "408 must not retry at once");
 
     let retry = only_subscribe(&harness.next_actions());
-    assert!(harness.elapsed() >= Duration::from_secs(1), "retry came after {:?}", harness.elapsed());
+    assert!(
+        harness.elapsed() >= Duration::from_secs(1),
+        "retry came after {:?}",
+        harness.elapsed()
+    );
     assert!(retry.new_dialog, "408 must lead to a new dialog");
 }
 
@@ -300,7 +375,10 @@ fn late_response_after_timeout_ignored() {
     harness.respond(sent.id, ok(3600));
     let retry = only_subscribe(&harness.next_actions());
 
-    assert!(retry.new_dialog, "the late 2xx must not establish the abandoned dialog");
+    assert!(
+        retry.new_dialog,
+        "the late 2xx must not establish the abandoned dialog"
+    );
     assert_ne!(retry.id, sent.id, "the retry must get a new id");
 }
 
@@ -315,7 +393,11 @@ fn missing_response_counts_as_timeout() {
 
     let retry = only_subscribe(&harness.next_actions());
 
-    assert!(harness.elapsed() > Duration::from_secs(40), "retry came after {:?}", harness.elapsed());
+    assert!(
+        harness.elapsed() > Duration::from_secs(40),
+        "retry came after {:?}",
+        harness.elapsed()
+    );
     assert_ne!(retry.id, sent.id, "the retry must get a new id");
 }
 
@@ -331,8 +413,16 @@ fn notify_before_2xx_accepted() {
 
     harness.respond(sent.id, ok(3600));
     let refresh = only_subscribe(&harness.next_actions());
-    assert_eq!(harness.elapsed(), Duration::from_secs(2880), "the 2xx must start the refresh timer");
-    assert_eq!(refresh.remote_tag.as_deref(), Some("n1"), "the NOTIFY must set the remote tag");
+    assert_eq!(
+        harness.elapsed(),
+        Duration::from_secs(2880),
+        "the 2xx must start the refresh timer"
+    );
+    assert_eq!(
+        refresh.remote_tag.as_deref(),
+        Some("n1"),
+        "the NOTIFY must set the remote tag"
+    );
 }
 
 #[test]
@@ -347,8 +437,15 @@ fn lower_cseq_notify_is_stale() {
     assert_eq!(verdict.status_code(), 500);
 
     let recreate = only_subscribe(&harness.actions());
-    assert_eq!(harness.elapsed(), Duration::ZERO, "the new SUBSCRIBE must go out at once");
-    assert!(recreate.new_dialog, "a backwards CSeq must lead to a new dialog");
+    assert_eq!(
+        harness.elapsed(),
+        Duration::ZERO,
+        "the new SUBSCRIBE must go out at once"
+    );
+    assert!(
+        recreate.new_dialog,
+        "a backwards CSeq must lead to a new dialog"
+    );
     assert_eq!(
         harness.notify(first, 4, SubState::active(Some(1800))),
         NotifyVerdict::UnknownSubscription,
@@ -361,7 +458,10 @@ fn equal_cseq_notify_is_stale() {
     let mut harness = Harness::new(config());
     let first = harness.establish(1001, 5);
 
-    assert_eq!(harness.notify(first, 5, SubState::active(None)), NotifyVerdict::Stale);
+    assert_eq!(
+        harness.notify(first, 5, SubState::active(None)),
+        NotifyVerdict::Stale
+    );
 }
 
 #[test]
@@ -382,7 +482,10 @@ fn notify_after_subscription_ended_gets_481() {
     });
     let id = harness.establish(1001, 8);
     harness.set_targets(Vec::new());
-    assert!(matches!(harness.actions()[..], [Action::SendUnsubscribe { .. }]));
+    assert!(matches!(
+        harness.actions()[..],
+        [Action::SendUnsubscribe { .. }]
+    ));
 
     harness.advance(Duration::from_secs(33));
     harness.actions();
@@ -401,7 +504,10 @@ fn forked_dialog_notify_gets_481() {
     let mut forked = notify(2, SubState::active(None));
     forked.remote_tag = Some("n2".to_owned());
 
-    assert_eq!(harness.manager.on_notify(harness.now, id, forked), NotifyVerdict::UnknownSubscription);
+    assert_eq!(
+        harness.manager.on_notify(harness.now, id, forked),
+        NotifyVerdict::UnknownSubscription
+    );
 }
 
 #[test]
@@ -414,9 +520,37 @@ fn terminated_timeout_recreates_at_once() {
     let recreate = only_subscribe(&harness.actions());
 
     assert_eq!(verdict, NotifyVerdict::Accept);
-    assert!(recreate.new_dialog, "terminated;reason=timeout must lead to a new dialog");
+    assert!(
+        recreate.new_dialog,
+        "terminated;reason=timeout must lead to a new dialog"
+    );
     assert_ne!(recreate.id, first, "the new dialog must get a new id");
     assert_eq!(recreate.cseq, 1, "a new dialog restarts the CSeq");
+}
+
+#[test]
+fn repeated_deactivation_backs_off() {
+    let mut harness = Harness::new(config());
+    let first = harness.establish(1001, 1);
+
+    harness.notify(
+        first,
+        2,
+        SubState::terminated(Some(Reason::Deactivated), None),
+    );
+    let recreate = only_subscribe(&harness.actions());
+    harness.respond(recreate.id, ok(3600));
+    harness.notify(
+        recreate.id,
+        1,
+        SubState::terminated(Some(Reason::Deactivated), None),
+    );
+
+    assert_eq!(
+        harness.actions(),
+        vec![],
+        "a subscription ended again before it became active must wait for backoff"
+    );
 }
 
 #[test]
@@ -430,9 +564,17 @@ fn terminated_reasons_choose_retry() {
     let cases = [
         (Some(Reason::Deactivated), None, Expected::Now),
         (Some(Reason::Timeout), None, Expected::Now),
-        (Some(Reason::Probation), Some(120), Expected::After(Duration::from_secs(120))),
+        (
+            Some(Reason::Probation),
+            Some(120),
+            Expected::After(Duration::from_secs(120)),
+        ),
         (Some(Reason::Probation), None, Expected::Backoff),
-        (Some(Reason::Giveup), Some(600), Expected::After(Duration::from_secs(600))),
+        (
+            Some(Reason::Giveup),
+            Some(600),
+            Expected::After(Duration::from_secs(600)),
+        ),
         (Some(Reason::Giveup), None, Expected::Backoff),
         (None, None, Expected::Backoff),
         (None, Some(30), Expected::After(Duration::from_secs(30))),
@@ -464,12 +606,22 @@ fn terminated_reasons_choose_retry() {
                 assert!(only_subscribe(&actions).new_dialog, "{label}");
             }
             Expected::Backoff => {
-                assert!(delay >= Duration::from_secs(1), "{label}: retry after {delay:?}");
-                assert!(delay <= Duration::from_secs(2), "{label}: retry after {delay:?}");
+                assert!(
+                    delay >= Duration::from_secs(1),
+                    "{label}: retry after {delay:?}"
+                );
+                assert!(
+                    delay <= Duration::from_secs(2),
+                    "{label}: retry after {delay:?}"
+                );
                 assert!(only_subscribe(&actions).new_dialog, "{label}");
             }
             Expected::Stop => {
-                assert_eq!(actions, vec![], "{label}: no SUBSCRIBE after a final reason");
+                assert_eq!(
+                    actions,
+                    vec![],
+                    "{label}: no SUBSCRIBE after a final reason"
+                );
                 let reason = reason.clone().expect("stop cases carry a reason");
                 assert_eq!(
                     harness.events(),
@@ -496,14 +648,22 @@ fn unchallenged_401_then_noresource_stops() {
     harness.events();
 
     // The refresh gets a 401 with no WWW-Authenticate, so the caller's digest
-    // layer cannot answer it and passes it on.
+    // layer cannot handle it and passes it on.
     let refresh = only_subscribe(&harness.next_actions());
     harness.respond(refresh.id, status(401));
-    assert_eq!(harness.actions(), vec![], "a 401 must not be retried at once");
+    assert_eq!(
+        harness.actions(),
+        vec![],
+        "a 401 must not be retried at once"
+    );
 
     let failed_at = harness.now;
     let retry = only_subscribe(&harness.next_actions());
-    assert!(harness.now - failed_at >= Duration::from_secs(1), "retry after {:?}", harness.now - failed_at);
+    assert!(
+        harness.now - failed_at >= Duration::from_secs(1),
+        "retry after {:?}",
+        harness.now - failed_at
+    );
     assert_eq!(retry.id, id, "the dialog stays valid until it expires");
 
     harness.respond(retry.id, status(401));
@@ -513,11 +673,21 @@ fn unchallenged_401_then_noresource_stops() {
     assert!(
         matches!(
             harness.events()[..],
-            [ManagerEvent::Failed { reason: FailureReason::Terminated(Reason::Noresource), .. }, _]
+            [
+                ManagerEvent::Failed {
+                    reason: FailureReason::Terminated(Reason::Noresource),
+                    ..
+                },
+                _
+            ]
         ),
         "noresource must be reported as a failure"
     );
-    assert_eq!(harness.next_actions(), vec![], "no SUBSCRIBE may follow noresource");
+    assert_eq!(
+        harness.next_actions(),
+        vec![],
+        "no SUBSCRIBE may follow noresource"
+    );
     assert_eq!(harness.manager.next_timeout(), None, "no timer may be left");
 }
 
@@ -536,7 +706,11 @@ fn repeated_401_refreshes_back_off() {
     }
 
     for (index, pair) in delays.windows(2).enumerate() {
-        assert!(pair[1] > pair[0], "delay {} must grow: {delays:?}", index + 1);
+        assert!(
+            pair[1] > pair[0],
+            "delay {} must grow: {delays:?}",
+            index + 1
+        );
     }
 }
 
@@ -550,7 +724,11 @@ fn active_without_expires_keeps_timer() {
     assert_eq!(verdict, NotifyVerdict::Accept);
 
     only_subscribe(&harness.next_actions());
-    assert_eq!(harness.elapsed(), Duration::from_secs(2880), "the refresh must keep the 200 OK timer");
+    assert_eq!(
+        harness.elapsed(),
+        Duration::from_secs(2880),
+        "the refresh must keep the 200 OK timer"
+    );
 }
 
 #[test]
@@ -564,7 +742,11 @@ fn notify_expires_only_moves_refresh_earlier() {
     harness.notify(id, 3, SubState::active(Some(600)));
 
     only_subscribe(&harness.next_actions());
-    assert_eq!(harness.elapsed(), Duration::from_secs(2480), "600 s left at 2000 s: refresh at 80 %");
+    assert_eq!(
+        harness.elapsed(),
+        Duration::from_secs(2480),
+        "600 s left at 2000 s: refresh at 80 %"
+    );
 }
 
 #[test]
@@ -575,12 +757,20 @@ fn interval_too_brief_raises_expires() {
 
     harness.respond(
         sent.id,
-        SubscribeResponse { status: 423, min_expires: Some(7200), ..SubscribeResponse::default() },
+        SubscribeResponse {
+            status: 423,
+            min_expires: Some(7200),
+            ..SubscribeResponse::default()
+        },
     );
     let retry = only_subscribe(&harness.actions());
 
     assert_eq!(retry.expires, 7200, "the retry must ask for Min-Expires");
-    assert_eq!(harness.elapsed(), Duration::ZERO, "the retry must go out at once");
+    assert_eq!(
+        harness.elapsed(),
+        Duration::ZERO,
+        "the retry must go out at once"
+    );
 }
 
 #[test]
@@ -591,7 +781,11 @@ fn interval_too_brief_without_min_expires_backs_off() {
 
     harness.respond(sent.id, status(423));
 
-    assert_eq!(harness.actions(), vec![], "a 423 that cannot be met must not loop");
+    assert_eq!(
+        harness.actions(),
+        vec![],
+        "a 423 that cannot be met must not loop"
+    );
 }
 
 #[test]
@@ -650,7 +844,11 @@ fn roster_follow_subscribes_and_unsubscribes() {
     harness.set_targets(vec![agent(1001), agent(1003)]);
     let actions = harness.actions();
 
-    assert_eq!(actions.len(), 2, "one unsubscribe, one SUBSCRIBE: {actions:?}");
+    assert_eq!(
+        actions.len(),
+        2,
+        "one unsubscribe, one SUBSCRIBE: {actions:?}"
+    );
     assert_eq!(
         actions[0],
         Action::SendUnsubscribe {
@@ -670,9 +868,21 @@ fn roster_follow_subscribes_and_unsubscribes() {
     assert!(added.new_dialog, "a new target gets a new dialog");
     assert_eq!(harness.manager.subscription_count(), 2);
 
-    let final_notify = harness.notify(removed.id, 2, SubState::terminated(Some(Reason::Timeout), None));
-    assert_eq!(final_notify, NotifyVerdict::Accept, "the final NOTIFY after an unsubscribe gets 200");
-    assert_eq!(harness.actions(), vec![], "an unsubscribed dialog is not re-created");
+    let final_notify = harness.notify(
+        removed.id,
+        2,
+        SubState::terminated(Some(Reason::Timeout), None),
+    );
+    assert_eq!(
+        final_notify,
+        NotifyVerdict::Accept,
+        "the final NOTIFY after an unsubscribe gets 200"
+    );
+    assert_eq!(
+        harness.actions(),
+        vec![],
+        "an unsubscribed dialog is not re-created"
+    );
     assert_eq!(
         harness.notify(removed.id, 3, SubState::active(None)),
         NotifyVerdict::UnknownSubscription,
@@ -691,7 +901,11 @@ fn roster_removal_before_dialog_sends_nothing() {
 
     harness.set_targets(vec![agent(1001)]);
 
-    assert_eq!(harness.actions(), vec![], "a target without a dialog needs no unsubscribe");
+    assert_eq!(
+        harness.actions(),
+        vec![],
+        "a target without a dialog needs no unsubscribe"
+    );
     assert_eq!(harness.manager.subscription_count(), 1);
 }
 
@@ -715,16 +929,30 @@ fn shutdown_unsubscribes_all() {
             other => panic!("expected SendUnsubscribe, got {other:?}"),
         })
         .collect();
-    assert_eq!(unsubscribed, vec![sent[0].id, sent[1].id], "every established dialog is unsubscribed");
-    assert!(!harness.manager.is_idle(), "final NOTIFYs are still expected");
+    assert_eq!(
+        unsubscribed,
+        vec![sent[0].id, sent[1].id],
+        "every established dialog is unsubscribed"
+    );
+    assert!(
+        !harness.manager.is_idle(),
+        "final NOTIFYs are still expected"
+    );
 
     for id in &unsubscribed {
         harness.notify(*id, 2, SubState::terminated(Some(Reason::Timeout), None));
     }
-    assert!(harness.manager.is_idle(), "after the final NOTIFYs nothing is left");
+    assert!(
+        harness.manager.is_idle(),
+        "after the final NOTIFYs nothing is left"
+    );
 
     harness.set_targets(vec![agent(1004)]);
-    assert_eq!(harness.actions(), vec![], "targets after shutdown are ignored");
+    assert_eq!(
+        harness.actions(),
+        vec![],
+        "targets after shutdown are ignored"
+    );
 }
 
 #[test]
@@ -740,7 +968,11 @@ fn health_waits_for_grace() {
     let recreate = only_subscribe(&harness.next_actions());
     harness.advance(Duration::from_secs(20));
     harness.actions();
-    assert_eq!(harness.events(), vec![], "down for less than the grace period");
+    assert_eq!(
+        harness.events(),
+        vec![],
+        "down for less than the grace period"
+    );
 
     harness.advance(Duration::from_secs(10));
     harness.actions();
@@ -761,11 +993,19 @@ fn new_target_unhealthy_after_grace() {
     let sent = only_subscribe(&harness.actions());
     harness.respond(sent.id, ok(3600));
     harness.notify(sent.id, 1, SubState::pending(None));
-    assert_eq!(harness.events(), vec![], "no report inside the grace period");
+    assert_eq!(
+        harness.events(),
+        vec![],
+        "no report inside the grace period"
+    );
 
     harness.advance(Duration::from_secs(30));
     harness.actions();
-    assert_eq!(harness.events(), vec![health("a-1001", false)], "pending is not active");
+    assert_eq!(
+        harness.events(),
+        vec![health("a-1001", false)],
+        "pending is not active"
+    );
 
     harness.notify(sent.id, 2, SubState::active(None));
     assert_eq!(harness.events(), vec![health("a-1001", true)]);
@@ -826,11 +1066,14 @@ fn agent_limit_reports_failed_package() {
     assert!(
         matches!(
             harness.events()[..],
-            [ManagerEvent::Failed {
-                package: Package::Reg,
-                reason: FailureReason::AgentLimitReached { max: 2 },
-                ..
-            }, ManagerEvent::Health { healthy: false, .. }]
+            [
+                ManagerEvent::Failed {
+                    package: Package::Reg,
+                    reason: FailureReason::AgentLimitReached { max: 2 },
+                    ..
+                },
+                ManagerEvent::Health { healthy: false, .. }
+            ]
         ),
         "the third package must be reported"
     );
@@ -857,19 +1100,59 @@ fn same_seed_repeats_actions() {
 #[test]
 fn config_rejects_invalid_values() {
     let cases: Vec<(ManagerConfig, ConfigError)> = vec![
-        (ManagerConfig { packages: Vec::new(), ..config() }, ConfigError::NoPackages),
-        (ManagerConfig { requested_expires: 30, ..config() }, ConfigError::ExpiresTooShort(30)),
-        (ManagerConfig { refresh_fraction: 1.0, ..config() }, ConfigError::RefreshFraction(1.0)),
         (
-            ManagerConfig { min_retry: Duration::ZERO, ..config() },
-            ConfigError::RetryRange { min: Duration::ZERO, max: Duration::from_secs(300) },
+            ManagerConfig {
+                packages: Vec::new(),
+                ..config()
+            },
+            ConfigError::NoPackages,
         ),
-        (ManagerConfig { request_timeout: Duration::ZERO, ..config() }, ConfigError::RequestTimeout),
-        (ManagerConfig { max_subscriptions: 0, ..config() }, ConfigError::ZeroLimit),
+        (
+            ManagerConfig {
+                requested_expires: 30,
+                ..config()
+            },
+            ConfigError::ExpiresTooShort(30),
+        ),
+        (
+            ManagerConfig {
+                refresh_fraction: 1.0,
+                ..config()
+            },
+            ConfigError::RefreshFraction(1.0),
+        ),
+        (
+            ManagerConfig {
+                min_retry: Duration::ZERO,
+                ..config()
+            },
+            ConfigError::RetryRange {
+                min: Duration::ZERO,
+                max: Duration::from_secs(300),
+            },
+        ),
+        (
+            ManagerConfig {
+                request_timeout: Duration::ZERO,
+                ..config()
+            },
+            ConfigError::RequestTimeout,
+        ),
+        (
+            ManagerConfig {
+                max_subscriptions: 0,
+                ..config()
+            },
+            ConfigError::ZeroLimit,
+        ),
     ];
 
     for (config, expected) in cases {
-        assert_eq!(SubscriptionManager::new(config, 1).err(), Some(expected.clone()), "{expected}");
+        assert_eq!(
+            SubscriptionManager::new(config, 1).err(),
+            Some(expected.clone()),
+            "{expected}"
+        );
     }
 }
 
