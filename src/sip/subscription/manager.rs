@@ -82,6 +82,8 @@ enum Retry {
     /// At once after the first failure, with backoff after repeated ones, so a
     /// notifier that ends every new subscription cannot cause a SUBSCRIBE
     /// storm.
+    // NOTE: nothing paces first failures across targets, so a notifier
+    // restart that deactivates every subscription gets all SUBSCRIBEs at once.
     Now,
     /// After the notifier's Retry-After if given, else after backoff.
     Backoff { retry_after: Option<u32> },
