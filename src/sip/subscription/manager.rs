@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
 use super::{
-    Action, ConfigError, FailureReason, ManagerConfig, ManagerEvent, Notify, NotifyVerdict,
-    Package, Reason, RemoteDialog, SubStateValue, SubscribeResponse, SubscriptionId,
+    Action, ConfigError, FailureReason, ManagerConfig, ManagerEvent, Notify, NotifyVerdict, Package, Reason,
+    RemoteDialog, SubStateValue, SubscribeResponse, SubscriptionId,
 };
 
 /// Maximum expiry taken from a 423 Min-Expires, one day. It bounds the timer
@@ -152,10 +152,7 @@ impl Slot {
             expires_at: None,
             request_expires,
             failures: 0,
-            health: SlotHealth::Down {
-                report_at,
-                reported: false,
-            },
+            health: SlotHealth::Down { report_at, reported: false },
         }
     }
 
@@ -169,10 +166,7 @@ impl Slot {
         };
 
         let health = match self.health {
-            SlotHealth::Down {
-                report_at,
-                reported: false,
-            } => Some(report_at),
+            SlotHealth::Down { report_at, reported: false } => Some(report_at),
             _ => None,
         };
 
@@ -185,17 +179,10 @@ impl Slot {
     /// Marks the slot down, keeping an earlier report instant.
     fn mark_down(&mut self, report_at: Instant) {
         self.health = match self.health {
-            SlotHealth::Up => SlotHealth::Down {
-                report_at,
-                reported: false,
-            },
-            SlotHealth::Down {
-                report_at: earlier,
-                reported,
-            } => SlotHealth::Down {
-                report_at: earlier.min(report_at),
-                reported,
-            },
+            SlotHealth::Up => SlotHealth::Down { report_at, reported: false },
+            SlotHealth::Down { report_at: earlier, reported } => {
+                SlotHealth::Down { report_at: earlier.min(report_at), reported }
+            }
         };
     }
 }
@@ -240,10 +227,8 @@ impl SubscriptionManager {
             return;
         }
 
-        let listed: BTreeSet<(Arc<str>, Arc<str>)> = targets
-            .into_iter()
-            .map(|(agent, aor)| (Arc::from(agent), Arc::from(aor)))
-            .collect();
+        let listed: BTreeSet<(Arc<str>, Arc<str>)> =
+            targets.into_iter().map(|(agent, aor)| (Arc::from(agent), Arc::from(aor))).collect();
 
         let removed: Vec<SlotKey> = self
             .slots
@@ -255,8 +240,7 @@ impl SubscriptionManager {
             self.remove_slot(now, key);
         }
 
-        let listed_agents: BTreeSet<Arc<str>> =
-            listed.iter().map(|(agent, _)| agent.clone()).collect();
+        let listed_agents: BTreeSet<Arc<str>> = listed.iter().map(|(agent, _)| agent.clone()).collect();
         self.agents.retain(|agent, _| listed_agents.contains(agent));
         for agent in &listed_agents {
             self.agents.entry(agent.clone()).or_default().over_limit = false;
@@ -265,10 +249,7 @@ impl SubscriptionManager {
         let new_keys = self.admit_targets(&listed);
         let added = new_keys.len();
         for (index, key) in new_keys.into_iter().enumerate() {
-            let offset = self
-                .config
-                .start_spread
-                .mul_f64(index as f64 / added as f64);
+            let offset = self.config.start_spread.mul_f64(index as f64 / added as f64);
             let start_at = now + offset;
             let report_at = start_at + self.config.health_grace;
             let slot = Slot::new(start_at, self.config.requested_expires, report_at);
@@ -344,9 +325,7 @@ impl SubscriptionManager {
             423 => self.raise_expires(now, &key, response.min_expires, refresh),
             481 if refresh => self.restart_after_failure(now, &key, Retry::Now, true),
             408 => self.restart_after_failure(now, &key, Retry::Backoff { retry_after }, false),
-            _ if PERMANENT_STATUSES.contains(&status) => {
-                self.fail(now, &key, FailureReason::Rejected { status })
-            }
+            _ if PERMANENT_STATUSES.contains(&status) => self.fail(now, &key, FailureReason::Rejected { status }),
             _ if refresh && DIALOG_ENDING_STATUSES.contains(&status) => {
                 self.restart_after_failure(now, &key, Retry::Backoff { retry_after }, false)
             }
@@ -368,10 +347,7 @@ impl SubscriptionManager {
         let Some(key) = self.by_id.get(&id).cloned() else {
             return;
         };
-        let requesting = self
-            .slots
-            .get(&key)
-            .is_some_and(|slot| matches!(slot.phase, Phase::Requesting { .. }));
+        let requesting = self.slots.get(&key).is_some_and(|slot| matches!(slot.phase, Phase::Requesting { .. }));
         if !requesting {
             return;
         }
@@ -506,10 +482,7 @@ impl SubscriptionManager {
         }
         self.agents.clear();
 
-        info!(
-            unsubscribes = self.actions.len(),
-            "stopping SIP subscriptions"
-        );
+        info!(unsubscribes = self.actions.len(), "stopping SIP subscriptions");
     }
 
     /// Runs every timer due at `now`: initial and retried SUBSCRIBEs,
@@ -596,13 +569,9 @@ impl SubscriptionManager {
 
                 let agent_count = per_agent.entry(agent.clone()).or_default();
                 let reason = if *agent_count >= self.config.max_subscriptions_per_agent {
-                    Some(FailureReason::AgentLimitReached {
-                        max: self.config.max_subscriptions_per_agent,
-                    })
+                    Some(FailureReason::AgentLimitReached { max: self.config.max_subscriptions_per_agent })
                 } else if total >= self.config.max_subscriptions {
-                    Some(FailureReason::LimitReached {
-                        max: self.config.max_subscriptions,
-                    })
+                    Some(FailureReason::LimitReached { max: self.config.max_subscriptions })
                 } else {
                     None
                 };
@@ -668,10 +637,7 @@ impl SubscriptionManager {
         slot.remote = RemoteDialog::default();
         slot.last_notify_cseq = None;
         slot.expires_at = None;
-        slot.phase = Phase::Requesting {
-            refresh: false,
-            deadline: now + self.config.request_timeout,
-        };
+        slot.phase = Phase::Requesting { refresh: false, deadline: now + self.config.request_timeout };
         self.by_id.insert(id, key.clone());
 
         debug!(agent_id = %key.0, aor = %key.1, package = %key.2, subscription_id = %id, "sending SIP SUBSCRIBE");
@@ -700,10 +666,7 @@ impl SubscriptionManager {
         };
 
         slot.cseq = slot.cseq.saturating_add(1);
-        slot.phase = Phase::Requesting {
-            refresh: true,
-            deadline: now + self.config.request_timeout,
-        };
+        slot.phase = Phase::Requesting { refresh: true, deadline: now + self.config.request_timeout };
 
         self.actions.push_back(Action::SendSubscribe {
             id,
@@ -723,10 +686,7 @@ impl SubscriptionManager {
         };
 
         // A notifier may shorten the requested expiry but not extend it.
-        let granted = response
-            .expires
-            .unwrap_or(slot.request_expires)
-            .min(slot.request_expires);
+        let granted = response.expires.unwrap_or(slot.request_expires).min(slot.request_expires);
         if granted == 0 {
             debug!(agent_id = %key.0, aor = %key.1, package = %key.2, "SIP SUBSCRIBE accepted with Expires 0");
             self.restart_after_failure(now, key, Retry::Backoff { retry_after: None }, false);
@@ -741,27 +701,18 @@ impl SubscriptionManager {
         }
 
         slot.expires_at = Some(now + secs(granted));
-        slot.phase = Phase::Established {
-            refresh_at: now + refresh_delay(&self.config, granted),
-        };
+        slot.phase = Phase::Established { refresh_at: now + refresh_delay(&self.config, granted) };
     }
 
     /// Handles a 423: sends the SUBSCRIBE again with the notifier's
     /// Min-Expires, or counts a failure when that value is missing or does not
     /// raise the request, which would loop.
-    fn raise_expires(
-        &mut self,
-        now: Instant,
-        key: &SlotKey,
-        min_expires: Option<u32>,
-        refresh: bool,
-    ) {
+    fn raise_expires(&mut self, now: Instant, key: &SlotKey, min_expires: Option<u32>, refresh: bool) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
 
-        let raised =
-            min_expires.filter(|&min| min > slot.request_expires && min <= MAX_EXPIRES_SECS);
+        let raised = min_expires.filter(|&min| min > slot.request_expires && min <= MAX_EXPIRES_SECS);
         let Some(min) = raised else {
             self.restart_after_failure(now, key, Retry::Backoff { retry_after: None }, false);
             return;
@@ -778,13 +729,7 @@ impl SubscriptionManager {
 
     /// Schedules another refresh in the same dialog, which stays valid until
     /// it expires; past that instant the refresh timer re-creates it.
-    fn retry_refresh(
-        &mut self,
-        now: Instant,
-        key: &SlotKey,
-        status: u16,
-        retry_after: Option<u32>,
-    ) {
+    fn retry_refresh(&mut self, now: Instant, key: &SlotKey, status: u16, retry_after: Option<u32>) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
@@ -795,9 +740,7 @@ impl SubscriptionManager {
             None => backoff(&self.config, &mut self.rng, slot.failures),
         };
         let retry_at = now + delay;
-        let refresh_at = slot
-            .expires_at
-            .map_or(retry_at, |expires_at| retry_at.min(expires_at));
+        let refresh_at = slot.expires_at.map_or(retry_at, |expires_at| retry_at.min(expires_at));
         slot.phase = Phase::Established { refresh_at };
 
         warn!(
@@ -809,13 +752,7 @@ impl SubscriptionManager {
 
     /// Counts a failure, then ends the dialog and schedules a new one.
     /// `report_now` skips the health grace period.
-    fn restart_after_failure(
-        &mut self,
-        now: Instant,
-        key: &SlotKey,
-        retry: Retry,
-        report_now: bool,
-    ) {
+    fn restart_after_failure(&mut self, now: Instant, key: &SlotKey, retry: Retry, report_now: bool) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
@@ -824,12 +761,8 @@ impl SubscriptionManager {
         slot.failures = slot.failures.saturating_add(1);
         let delay = match retry {
             Retry::Now if failures_before == 0 => Duration::ZERO,
-            Retry::Backoff {
-                retry_after: Some(seconds),
-            } => clamp_retry_after(&self.config, seconds),
-            Retry::Now | Retry::Backoff { retry_after: None } => {
-                backoff(&self.config, &mut self.rng, slot.failures)
-            }
+            Retry::Backoff { retry_after: Some(seconds) } => clamp_retry_after(&self.config, seconds),
+            Retry::Now | Retry::Backoff { retry_after: None } => backoff(&self.config, &mut self.rng, slot.failures),
         };
 
         info!(
@@ -854,11 +787,7 @@ impl SubscriptionManager {
         slot.expires_at = None;
         slot.phase = Phase::Waiting { at: now + delay };
 
-        let report_at = if report_now {
-            now
-        } else {
-            now + self.config.health_grace
-        };
+        let report_at = if report_now { now } else { now + self.config.health_grace };
         slot.mark_down(report_at);
     }
 
@@ -875,9 +804,7 @@ impl SubscriptionManager {
         slot.remote = RemoteDialog::default();
         slot.last_notify_cseq = None;
         slot.expires_at = None;
-        slot.phase = Phase::Failed {
-            retry_at: self.config.failed_retry.map(|delay| now + delay),
-        };
+        slot.phase = Phase::Failed { retry_at: self.config.failed_retry.map(|delay| now + delay) };
         slot.mark_down(now);
 
         warn!(agent_id = %key.0, aor = %key.1, package = %key.2, %reason, "SIP subscription failed");
@@ -917,12 +844,7 @@ impl SubscriptionManager {
         });
 
         if self.ending.len() < self.config.max_subscriptions {
-            self.ending.insert(
-                id,
-                Ending {
-                    until: now + self.config.unsubscribe_linger,
-                },
-            );
+            self.ending.insert(id, Ending { until: now + self.config.unsubscribe_linger });
         }
     }
 
@@ -938,16 +860,8 @@ impl SubscriptionManager {
         let mut all_up = !entry.over_limit;
         let mut report_down = entry.over_limit;
         let start: SlotKey = (agent.clone(), Arc::from(""), Package::Dialog);
-        for (_, slot) in self
-            .slots
-            .range_mut(start..)
-            .take_while(|(key, _)| key.0 == *agent)
-        {
-            if let SlotHealth::Down {
-                report_at,
-                reported,
-            } = &mut slot.health
-            {
+        for (_, slot) in self.slots.range_mut(start..).take_while(|(key, _)| key.0 == *agent) {
+            if let SlotHealth::Down { report_at, reported } = &mut slot.health {
                 all_up = false;
                 if *report_at <= now {
                     *reported = true;
@@ -967,10 +881,7 @@ impl SubscriptionManager {
         if entry.reported != Some(healthy) {
             entry.reported = Some(healthy);
             info!(agent_id = %agent, healthy, "SIP feed health changed");
-            self.events.push_back(ManagerEvent::Health {
-                agent: agent.clone(),
-                healthy,
-            });
+            self.events.push_back(ManagerEvent::Health { agent: agent.clone(), healthy });
         }
     }
 }
@@ -990,18 +901,13 @@ fn refresh_delay(config: &ManagerConfig, expires: u32) -> Duration {
 /// so that targets that failed together do not retry together.
 fn backoff(config: &ManagerConfig, rng: &mut StdRng, failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(30);
-    let base = config
-        .min_retry
-        .saturating_mul(1 << exponent)
-        .min(config.max_retry);
+    let base = config.min_retry.saturating_mul(1 << exponent).min(config.max_retry);
     let base_ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(rng.random_range(base_ms / 2..=base_ms))
 }
 
 fn clamp_retry_after(config: &ManagerConfig, seconds: u32) -> Duration {
-    secs(seconds)
-        .max(config.min_retry)
-        .min(config.max_retry_after)
+    secs(seconds).max(config.min_retry).min(config.max_retry_after)
 }
 
 fn secs(seconds: u32) -> Duration {

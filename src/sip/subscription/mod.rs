@@ -165,12 +165,7 @@ pub enum ManagerEvent {
     /// unknown instead of judging adherence from stale data.
     Health { agent: Arc<str>, healthy: bool },
     /// A subscription stopped and will not be tried again on its own.
-    Failed {
-        agent: Arc<str>,
-        aor: Arc<str>,
-        package: Package,
-        reason: FailureReason,
-    },
+    Failed { agent: Arc<str>, aor: Arc<str>, package: Package, reason: FailureReason },
 }
 
 /// The cause of a stopped subscription.
@@ -238,9 +233,7 @@ pub enum ConfigError {
     ExpiresTooShort(u32),
     #[error("refresh_fraction is {0}: use a value above 0 and below 1, such as 0.8")]
     RefreshFraction(f64),
-    #[error(
-        "min_retry is {min:?} and max_retry is {max:?}: min_retry must be above zero and not above max_retry"
-    )]
+    #[error("min_retry is {min:?} and max_retry is {max:?}: min_retry must be above zero and not above max_retry")]
     RetryRange { min: Duration, max: Duration },
     #[error("request_timeout is zero: use at least 32 s, the SIP transaction timeout")]
     RequestTimeout,
@@ -331,32 +324,17 @@ impl fmt::Display for Reason {
 impl SubState {
     /// Builds `active` with an optional expires parameter.
     pub fn active(expires: Option<u32>) -> SubState {
-        SubState {
-            state: SubStateValue::Active,
-            expires,
-            reason: None,
-            retry_after: None,
-        }
+        SubState { state: SubStateValue::Active, expires, reason: None, retry_after: None }
     }
 
     /// Builds `pending` with an optional expires parameter.
     pub fn pending(expires: Option<u32>) -> SubState {
-        SubState {
-            state: SubStateValue::Pending,
-            expires,
-            reason: None,
-            retry_after: None,
-        }
+        SubState { state: SubStateValue::Pending, expires, reason: None, retry_after: None }
     }
 
     /// Builds `terminated` with an optional reason and retry-after.
     pub fn terminated(reason: Option<Reason>, retry_after: Option<u32>) -> SubState {
-        SubState {
-            state: SubStateValue::Terminated,
-            expires: None,
-            reason,
-            retry_after,
-        }
+        SubState { state: SubStateValue::Terminated, expires: None, reason, retry_after }
     }
 }
 
@@ -392,15 +370,11 @@ impl fmt::Display for FailureReason {
             FailureReason::Terminated(reason) => write!(f, "terminated by the notifier: {reason}"),
             FailureReason::Rejected { status } => write!(f, "rejected with status {status}"),
             FailureReason::LimitReached { max } => {
-                write!(
-                    f,
-                    "more than {max} subscriptions in total; raise max_subscriptions"
-                )
+                write!(f, "more than {max} subscriptions in total; raise max_subscriptions")
             }
-            FailureReason::AgentLimitReached { max } => write!(
-                f,
-                "more than {max} subscriptions for this agent; raise max_subscriptions_per_agent"
-            ),
+            FailureReason::AgentLimitReached { max } => {
+                write!(f, "more than {max} subscriptions for this agent; raise max_subscriptions_per_agent")
+            }
         }
     }
 }
@@ -445,10 +419,7 @@ impl ManagerConfig {
         }
 
         if self.min_retry.is_zero() || self.min_retry > self.max_retry {
-            return Err(ConfigError::RetryRange {
-                min: self.min_retry,
-                max: self.max_retry,
-            });
+            return Err(ConfigError::RetryRange { min: self.min_retry, max: self.max_retry });
         }
 
         if self.request_timeout.is_zero() {

@@ -24,18 +24,11 @@ struct Harness {
 }
 
 fn config() -> ManagerConfig {
-    ManagerConfig {
-        packages: vec![Package::Dialog],
-        start_spread: Duration::ZERO,
-        ..ManagerConfig::default()
-    }
+    ManagerConfig { packages: vec![Package::Dialog], start_spread: Duration::ZERO, ..ManagerConfig::default() }
 }
 
 fn agent(number: u32) -> (String, String) {
-    (
-        format!("a-{number}"),
-        format!("sip:{number}@pbx.example.com"),
-    )
+    (format!("a-{number}"), format!("sip:{number}@pbx.example.com"))
 }
 
 fn ok(expires: u32) -> SubscribeResponse {
@@ -49,32 +42,16 @@ fn ok(expires: u32) -> SubscribeResponse {
 }
 
 fn status(code: u16) -> SubscribeResponse {
-    SubscribeResponse {
-        status: code,
-        ..SubscribeResponse::default()
-    }
+    SubscribeResponse { status: code, ..SubscribeResponse::default() }
 }
 
 fn notify(cseq: u32, state: SubState) -> Notify {
-    Notify {
-        cseq,
-        remote_tag: Some("n1".to_owned()),
-        remote_target: Some("sip:pbx@192.0.2.60:5060".to_owned()),
-        state,
-    }
+    Notify { cseq, remote_tag: Some("n1".to_owned()), remote_target: Some("sip:pbx@192.0.2.60:5060".to_owned()), state }
 }
 
 fn subscribe(action: &Action) -> Sent {
     match action {
-        Action::SendSubscribe {
-            id,
-            agent,
-            new_dialog,
-            cseq,
-            expires,
-            remote,
-            ..
-        } => Sent {
+        Action::SendSubscribe { id, agent, new_dialog, cseq, expires, remote, .. } => Sent {
             id: *id,
             agent: agent.clone(),
             new_dialog: *new_dialog,
@@ -92,10 +69,7 @@ fn only_subscribe(actions: &[Action]) -> Sent {
 }
 
 fn health(agent: &str, healthy: bool) -> ManagerEvent {
-    ManagerEvent::Health {
-        agent: Arc::from(agent),
-        healthy,
-    }
+    ManagerEvent::Health { agent: Arc::from(agent), healthy }
 }
 
 // === impl Harness ===
@@ -108,11 +82,7 @@ impl Harness {
     fn with_seed(config: ManagerConfig, seed: u64) -> Harness {
         let manager = SubscriptionManager::new(config, seed).expect("test config must be valid");
         let start = Instant::now();
-        Harness {
-            manager,
-            start,
-            now: start,
-        }
+        Harness { manager, start, now: start }
     }
 
     fn elapsed(&self) -> Duration {
@@ -168,21 +138,14 @@ impl Harness {
         let sent = only_subscribe(&self.actions());
         self.respond(sent.id, ok(3600));
         let verdict = self.notify(sent.id, first_cseq, SubState::active(Some(3600)));
-        assert_eq!(
-            verdict,
-            NotifyVerdict::Accept,
-            "first NOTIFY must be accepted"
-        );
+        assert_eq!(verdict, NotifyVerdict::Accept, "first NOTIFY must be accepted");
         sent.id
     }
 }
 
 #[test]
 fn initial_subscribes_spread_over_window() {
-    let mut harness = Harness::new(ManagerConfig {
-        start_spread: Duration::from_secs(60),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { start_spread: Duration::from_secs(60), ..config() });
     harness.set_targets((0..500).map(|number| agent(1000 + number)).collect());
 
     // Each SUBSCRIBE is accepted at once, so no retry mixes into the count.
@@ -204,16 +167,9 @@ fn initial_subscribes_spread_over_window() {
         }
     }
 
-    assert_eq!(
-        per_second.iter().sum::<usize>(),
-        500,
-        "every target must be subscribed"
-    );
+    assert_eq!(per_second.iter().sum::<usize>(), 500, "every target must be subscribed");
     let busiest = per_second.iter().copied().max().unwrap_or(0);
-    assert!(
-        busiest <= 50,
-        "busiest second sent {busiest} of 500 SUBSCRIBEs"
-    );
+    assert!(busiest <= 50, "busiest second sent {busiest} of 500 SUBSCRIBEs");
 }
 
 #[test]
@@ -231,28 +187,11 @@ fn refresh_goes_out_before_expiry() {
 
         let refresh = only_subscribe(&harness.next_actions());
 
-        assert_eq!(
-            harness.elapsed(),
-            Duration::from_secs(expected),
-            "refresh time for {granted} s"
-        );
-        assert_eq!(
-            refresh.id, sent.id,
-            "refresh for {granted} s must stay in the dialog"
-        );
-        assert!(
-            !refresh.new_dialog,
-            "refresh for {granted} s must not create a dialog"
-        );
-        assert_eq!(
-            refresh.cseq, 2,
-            "refresh for {granted} s must increment the CSeq"
-        );
-        assert_eq!(
-            refresh.remote_tag.as_deref(),
-            Some("n1"),
-            "refresh must carry the remote tag"
-        );
+        assert_eq!(harness.elapsed(), Duration::from_secs(expected), "refresh time for {granted} s");
+        assert_eq!(refresh.id, sent.id, "refresh for {granted} s must stay in the dialog");
+        assert!(!refresh.new_dialog, "refresh for {granted} s must not create a dialog");
+        assert_eq!(refresh.cseq, 2, "refresh for {granted} s must increment the CSeq");
+        assert_eq!(refresh.remote_tag.as_deref(), Some("n1"), "refresh must carry the remote tag");
     }
 }
 
@@ -267,10 +206,7 @@ fn refresh_481_recreates_at_once() {
     harness.respond(refresh.id, status(481));
     let recreate = only_subscribe(&harness.actions());
 
-    assert_eq!(
-        harness.now, refreshed_at,
-        "the new SUBSCRIBE must go out at once"
-    );
+    assert_eq!(harness.now, refreshed_at, "the new SUBSCRIBE must go out at once");
     assert!(recreate.new_dialog, "481 must lead to a new dialog");
     assert_ne!(recreate.id, first, "the new dialog must get a new id");
     assert_eq!(recreate.cseq, 1, "a new dialog restarts the CSeq");
@@ -282,11 +218,7 @@ fn refresh_481_recreates_at_once() {
     );
 
     harness.respond(recreate.id, ok(3600));
-    assert_eq!(
-        harness.events(),
-        vec![],
-        "a 2xx alone must not restore health"
-    );
+    assert_eq!(harness.events(), vec![], "a 2xx alone must not restore health");
 
     harness.notify(recreate.id, 1, SubState::active(Some(3600)));
     assert_eq!(harness.events(), vec![health("a-1001", true)]);
@@ -315,29 +247,14 @@ fn timeout_backoff_grows_capped_with_jitter() {
         let delay = harness.now - failed_at;
 
         let base = Duration::from_secs(2 << (failures - 1)).min(Duration::from_secs(60));
-        assert!(
-            delay >= base / 2,
-            "failure {failures}: delay {delay:?} below half of {base:?}"
-        );
-        assert!(
-            delay <= base,
-            "failure {failures}: delay {delay:?} above {base:?}"
-        );
-        assert!(
-            sent.new_dialog,
-            "failure {failures}: a timed-out SUBSCRIBE must get a new dialog"
-        );
+        assert!(delay >= base / 2, "failure {failures}: delay {delay:?} below half of {base:?}");
+        assert!(delay <= base, "failure {failures}: delay {delay:?} above {base:?}");
+        assert!(sent.new_dialog, "failure {failures}: a timed-out SUBSCRIBE must get a new dialog");
         ratios.push(delay.as_secs_f64() / base.as_secs_f64());
     }
 
-    let distinct = ratios
-        .iter()
-        .map(|ratio| (ratio * 1000.0) as u64)
-        .collect::<std::collections::BTreeSet<_>>();
-    assert!(
-        distinct.len() > 5,
-        "backoff must be jittered, got ratios {ratios:?}"
-    );
+    let distinct = ratios.iter().map(|ratio| (ratio * 1000.0) as u64).collect::<std::collections::BTreeSet<_>>();
+    assert!(distinct.len() > 5, "backoff must be jittered, got ratios {ratios:?}");
 }
 
 #[test]
@@ -350,11 +267,7 @@ fn response_408_backs_off() {
     assert_eq!(harness.actions(), vec![], "408 must not retry at once");
 
     let retry = only_subscribe(&harness.next_actions());
-    assert!(
-        harness.elapsed() >= Duration::from_secs(1),
-        "retry came after {:?}",
-        harness.elapsed()
-    );
+    assert!(harness.elapsed() >= Duration::from_secs(1), "retry came after {:?}", harness.elapsed());
     assert!(retry.new_dialog, "408 must lead to a new dialog");
 }
 
@@ -381,29 +294,19 @@ fn late_response_after_timeout_ignored() {
     harness.respond(sent.id, ok(3600));
     let retry = only_subscribe(&harness.next_actions());
 
-    assert!(
-        retry.new_dialog,
-        "the late 2xx must not establish the abandoned dialog"
-    );
+    assert!(retry.new_dialog, "the late 2xx must not establish the abandoned dialog");
     assert_ne!(retry.id, sent.id, "the retry must get a new id");
 }
 
 #[test]
 fn missing_response_counts_as_timeout() {
-    let mut harness = Harness::new(ManagerConfig {
-        request_timeout: Duration::from_secs(40),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { request_timeout: Duration::from_secs(40), ..config() });
     harness.set_targets(vec![agent(1001)]);
     let sent = only_subscribe(&harness.actions());
 
     let retry = only_subscribe(&harness.next_actions());
 
-    assert!(
-        harness.elapsed() > Duration::from_secs(40),
-        "retry came after {:?}",
-        harness.elapsed()
-    );
+    assert!(harness.elapsed() > Duration::from_secs(40), "retry came after {:?}", harness.elapsed());
     assert_ne!(retry.id, sent.id, "the retry must get a new id");
 }
 
@@ -419,16 +322,8 @@ fn notify_before_2xx_accepted() {
 
     harness.respond(sent.id, ok(3600));
     let refresh = only_subscribe(&harness.next_actions());
-    assert_eq!(
-        harness.elapsed(),
-        Duration::from_secs(2880),
-        "the 2xx must start the refresh timer"
-    );
-    assert_eq!(
-        refresh.remote_tag.as_deref(),
-        Some("n1"),
-        "the NOTIFY must set the remote tag"
-    );
+    assert_eq!(harness.elapsed(), Duration::from_secs(2880), "the 2xx must start the refresh timer");
+    assert_eq!(refresh.remote_tag.as_deref(), Some("n1"), "the NOTIFY must set the remote tag");
 }
 
 #[test]
@@ -443,15 +338,8 @@ fn lower_cseq_notify_is_stale() {
     assert_eq!(verdict.status_code(), 500);
 
     let recreate = only_subscribe(&harness.actions());
-    assert_eq!(
-        harness.elapsed(),
-        Duration::ZERO,
-        "the new SUBSCRIBE must go out at once"
-    );
-    assert!(
-        recreate.new_dialog,
-        "a backwards CSeq must lead to a new dialog"
-    );
+    assert_eq!(harness.elapsed(), Duration::ZERO, "the new SUBSCRIBE must go out at once");
+    assert!(recreate.new_dialog, "a backwards CSeq must lead to a new dialog");
     assert_eq!(
         harness.notify(first, 4, SubState::active(Some(1800))),
         NotifyVerdict::UnknownSubscription,
@@ -464,10 +352,7 @@ fn equal_cseq_notify_is_stale() {
     let mut harness = Harness::new(config());
     let first = harness.establish(1001, 5);
 
-    assert_eq!(
-        harness.notify(first, 5, SubState::active(None)),
-        NotifyVerdict::Stale
-    );
+    assert_eq!(harness.notify(first, 5, SubState::active(None)), NotifyVerdict::Stale);
 }
 
 #[test]
@@ -482,24 +367,15 @@ fn unknown_subscription_notify_gets_481() {
 
 #[test]
 fn notify_after_subscription_ended_gets_481() {
-    let mut harness = Harness::new(ManagerConfig {
-        unsubscribe_linger: Duration::from_secs(32),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { unsubscribe_linger: Duration::from_secs(32), ..config() });
     let id = harness.establish(1001, 8);
     harness.set_targets(Vec::new());
-    assert!(matches!(
-        harness.actions()[..],
-        [Action::SendUnsubscribe { .. }]
-    ));
+    assert!(matches!(harness.actions()[..], [Action::SendUnsubscribe { .. }]));
 
     harness.advance(Duration::from_secs(33));
     harness.actions();
 
-    assert_eq!(
-        harness.notify(id, 9, SubState::active(Some(300))),
-        NotifyVerdict::UnknownSubscription
-    );
+    assert_eq!(harness.notify(id, 9, SubState::active(Some(300))), NotifyVerdict::UnknownSubscription);
 }
 
 #[test]
@@ -510,10 +386,7 @@ fn forked_dialog_notify_gets_481() {
     let mut forked = notify(2, SubState::active(None));
     forked.remote_tag = Some("n2".to_owned());
 
-    assert_eq!(
-        harness.manager.on_notify(harness.now, id, forked),
-        NotifyVerdict::UnknownSubscription
-    );
+    assert_eq!(harness.manager.on_notify(harness.now, id, forked), NotifyVerdict::UnknownSubscription);
 }
 
 #[test]
@@ -526,10 +399,7 @@ fn terminated_timeout_recreates_at_once() {
     let recreate = only_subscribe(&harness.actions());
 
     assert_eq!(verdict, NotifyVerdict::Accept);
-    assert!(
-        recreate.new_dialog,
-        "terminated;reason=timeout must lead to a new dialog"
-    );
+    assert!(recreate.new_dialog, "terminated;reason=timeout must lead to a new dialog");
     assert_ne!(recreate.id, first, "the new dialog must get a new id");
     assert_eq!(recreate.cseq, 1, "a new dialog restarts the CSeq");
 }
@@ -539,24 +409,12 @@ fn repeated_deactivation_backs_off() {
     let mut harness = Harness::new(config());
     let first = harness.establish(1001, 1);
 
-    harness.notify(
-        first,
-        2,
-        SubState::terminated(Some(Reason::Deactivated), None),
-    );
+    harness.notify(first, 2, SubState::terminated(Some(Reason::Deactivated), None));
     let recreate = only_subscribe(&harness.actions());
     harness.respond(recreate.id, ok(3600));
-    harness.notify(
-        recreate.id,
-        1,
-        SubState::terminated(Some(Reason::Deactivated), None),
-    );
+    harness.notify(recreate.id, 1, SubState::terminated(Some(Reason::Deactivated), None));
 
-    assert_eq!(
-        harness.actions(),
-        vec![],
-        "a subscription ended again before it became active must wait for backoff"
-    );
+    assert_eq!(harness.actions(), vec![], "a subscription ended again before it became active must wait for backoff");
 }
 
 #[test]
@@ -570,17 +428,9 @@ fn terminated_reasons_choose_retry() {
     let cases = [
         (Some(Reason::Deactivated), None, Expected::Now),
         (Some(Reason::Timeout), None, Expected::Now),
-        (
-            Some(Reason::Probation),
-            Some(120),
-            Expected::After(Duration::from_secs(120)),
-        ),
+        (Some(Reason::Probation), Some(120), Expected::After(Duration::from_secs(120))),
         (Some(Reason::Probation), None, Expected::Backoff),
-        (
-            Some(Reason::Giveup),
-            Some(600),
-            Expected::After(Duration::from_secs(600)),
-        ),
+        (Some(Reason::Giveup), Some(600), Expected::After(Duration::from_secs(600))),
         (Some(Reason::Giveup), None, Expected::Backoff),
         (None, None, Expected::Backoff),
         (None, Some(30), Expected::After(Duration::from_secs(30))),
@@ -612,22 +462,12 @@ fn terminated_reasons_choose_retry() {
                 assert!(only_subscribe(&actions).new_dialog, "{label}");
             }
             Expected::Backoff => {
-                assert!(
-                    delay >= Duration::from_secs(1),
-                    "{label}: retry after {delay:?}"
-                );
-                assert!(
-                    delay <= Duration::from_secs(2),
-                    "{label}: retry after {delay:?}"
-                );
+                assert!(delay >= Duration::from_secs(1), "{label}: retry after {delay:?}");
+                assert!(delay <= Duration::from_secs(2), "{label}: retry after {delay:?}");
                 assert!(only_subscribe(&actions).new_dialog, "{label}");
             }
             Expected::Stop => {
-                assert_eq!(
-                    actions,
-                    vec![],
-                    "{label}: no SUBSCRIBE after a final reason"
-                );
+                assert_eq!(actions, vec![], "{label}: no SUBSCRIBE after a final reason");
                 let reason = reason.clone().expect("stop cases carry a reason");
                 assert_eq!(
                     harness.events(),
@@ -657,19 +497,11 @@ fn unchallenged_401_then_noresource_stops() {
     // layer cannot handle it and passes it on.
     let refresh = only_subscribe(&harness.next_actions());
     harness.respond(refresh.id, status(401));
-    assert_eq!(
-        harness.actions(),
-        vec![],
-        "a 401 must not be retried at once"
-    );
+    assert_eq!(harness.actions(), vec![], "a 401 must not be retried at once");
 
     let failed_at = harness.now;
     let retry = only_subscribe(&harness.next_actions());
-    assert!(
-        harness.now - failed_at >= Duration::from_secs(1),
-        "retry after {:?}",
-        harness.now - failed_at
-    );
+    assert!(harness.now - failed_at >= Duration::from_secs(1), "retry after {:?}", harness.now - failed_at);
     assert_eq!(retry.id, id, "the dialog stays valid until it expires");
 
     harness.respond(retry.id, status(401));
@@ -679,21 +511,11 @@ fn unchallenged_401_then_noresource_stops() {
     assert!(
         matches!(
             harness.events()[..],
-            [
-                ManagerEvent::Failed {
-                    reason: FailureReason::Terminated(Reason::Noresource),
-                    ..
-                },
-                _
-            ]
+            [ManagerEvent::Failed { reason: FailureReason::Terminated(Reason::Noresource), .. }, _]
         ),
         "noresource must be reported as a failure"
     );
-    assert_eq!(
-        harness.next_actions(),
-        vec![],
-        "no SUBSCRIBE may follow noresource"
-    );
+    assert_eq!(harness.next_actions(), vec![], "no SUBSCRIBE may follow noresource");
     assert_eq!(harness.manager.next_timeout(), None, "no timer may be left");
 }
 
@@ -712,11 +534,7 @@ fn repeated_401_refreshes_back_off() {
     }
 
     for (index, pair) in delays.windows(2).enumerate() {
-        assert!(
-            pair[1] > pair[0],
-            "delay {} must grow: {delays:?}",
-            index + 1
-        );
+        assert!(pair[1] > pair[0], "delay {} must grow: {delays:?}", index + 1);
     }
 }
 
@@ -730,11 +548,7 @@ fn active_without_expires_keeps_timer() {
     assert_eq!(verdict, NotifyVerdict::Accept);
 
     only_subscribe(&harness.next_actions());
-    assert_eq!(
-        harness.elapsed(),
-        Duration::from_secs(2880),
-        "the refresh must keep the 200 OK timer"
-    );
+    assert_eq!(harness.elapsed(), Duration::from_secs(2880), "the refresh must keep the 200 OK timer");
 }
 
 #[test]
@@ -748,11 +562,7 @@ fn notify_expires_only_moves_refresh_earlier() {
     harness.notify(id, 3, SubState::active(Some(600)));
 
     only_subscribe(&harness.next_actions());
-    assert_eq!(
-        harness.elapsed(),
-        Duration::from_secs(2480),
-        "600 s left at 2000 s: refresh at 80 %"
-    );
+    assert_eq!(harness.elapsed(), Duration::from_secs(2480), "600 s left at 2000 s: refresh at 80 %");
 }
 
 #[test]
@@ -761,22 +571,12 @@ fn interval_too_brief_raises_expires() {
     harness.set_targets(vec![agent(1001)]);
     let sent = only_subscribe(&harness.actions());
 
-    harness.respond(
-        sent.id,
-        SubscribeResponse {
-            status: 423,
-            min_expires: Some(7200),
-            ..SubscribeResponse::default()
-        },
-    );
+    harness
+        .respond(sent.id, SubscribeResponse { status: 423, min_expires: Some(7200), ..SubscribeResponse::default() });
     let retry = only_subscribe(&harness.actions());
 
     assert_eq!(retry.expires, 7200, "the retry must ask for Min-Expires");
-    assert_eq!(
-        harness.elapsed(),
-        Duration::ZERO,
-        "the retry must go out at once"
-    );
+    assert_eq!(harness.elapsed(), Duration::ZERO, "the retry must go out at once");
 }
 
 #[test]
@@ -787,11 +587,7 @@ fn interval_too_brief_without_min_expires_backs_off() {
 
     harness.respond(sent.id, status(423));
 
-    assert_eq!(
-        harness.actions(),
-        vec![],
-        "a 423 that cannot be met must not loop"
-    );
+    assert_eq!(harness.actions(), vec![], "a 423 that cannot be met must not loop");
 }
 
 #[test]
@@ -819,10 +615,7 @@ fn permanent_status_stops() {
 
 #[test]
 fn failed_retry_tries_again() {
-    let mut harness = Harness::new(ManagerConfig {
-        failed_retry: Some(Duration::from_secs(1800)),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { failed_retry: Some(Duration::from_secs(1800)), ..config() });
     harness.set_targets(vec![agent(1001)]);
     let sent = only_subscribe(&harness.actions());
     harness.respond(sent.id, status(404));
@@ -850,11 +643,7 @@ fn roster_follow_subscribes_and_unsubscribes() {
     harness.set_targets(vec![agent(1001), agent(1003)]);
     let actions = harness.actions();
 
-    assert_eq!(
-        actions.len(),
-        2,
-        "one unsubscribe, one SUBSCRIBE: {actions:?}"
-    );
+    assert_eq!(actions.len(), 2, "one unsubscribe, one SUBSCRIBE: {actions:?}");
     assert_eq!(
         actions[0],
         Action::SendUnsubscribe {
@@ -863,10 +652,7 @@ fn roster_follow_subscribes_and_unsubscribes() {
             aor: Arc::from("sip:1002@pbx.example.com"),
             package: Package::Dialog,
             cseq: 2,
-            remote: RemoteDialog {
-                tag: Some("n1".to_owned()),
-                target: Some("sip:pbx@192.0.2.60:5060".to_owned()),
-            },
+            remote: RemoteDialog { tag: Some("n1".to_owned()), target: Some("sip:pbx@192.0.2.60:5060".to_owned()) },
         }
     );
     let added = subscribe(&actions[1]);
@@ -874,21 +660,9 @@ fn roster_follow_subscribes_and_unsubscribes() {
     assert!(added.new_dialog, "a new target gets a new dialog");
     assert_eq!(harness.manager.subscription_count(), 2);
 
-    let final_notify = harness.notify(
-        removed.id,
-        2,
-        SubState::terminated(Some(Reason::Timeout), None),
-    );
-    assert_eq!(
-        final_notify,
-        NotifyVerdict::Accept,
-        "the final NOTIFY after an unsubscribe gets 200"
-    );
-    assert_eq!(
-        harness.actions(),
-        vec![],
-        "an unsubscribed dialog is not re-created"
-    );
+    let final_notify = harness.notify(removed.id, 2, SubState::terminated(Some(Reason::Timeout), None));
+    assert_eq!(final_notify, NotifyVerdict::Accept, "the final NOTIFY after an unsubscribe gets 200");
+    assert_eq!(harness.actions(), vec![], "an unsubscribed dialog is not re-created");
     assert_eq!(
         harness.notify(removed.id, 3, SubState::active(None)),
         NotifyVerdict::UnknownSubscription,
@@ -898,20 +672,13 @@ fn roster_follow_subscribes_and_unsubscribes() {
 
 #[test]
 fn roster_removal_before_dialog_sends_nothing() {
-    let mut harness = Harness::new(ManagerConfig {
-        start_spread: Duration::from_secs(60),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { start_spread: Duration::from_secs(60), ..config() });
     harness.set_targets(vec![agent(1001), agent(1002)]);
     harness.actions();
 
     harness.set_targets(vec![agent(1001)]);
 
-    assert_eq!(
-        harness.actions(),
-        vec![],
-        "a target without a dialog needs no unsubscribe"
-    );
+    assert_eq!(harness.actions(), vec![], "a target without a dialog needs no unsubscribe");
     assert_eq!(harness.manager.subscription_count(), 1);
 }
 
@@ -935,38 +702,21 @@ fn shutdown_unsubscribes_all() {
             other => panic!("expected SendUnsubscribe, got {other:?}"),
         })
         .collect();
-    assert_eq!(
-        unsubscribed,
-        vec![sent[0].id, sent[1].id],
-        "every established dialog is unsubscribed"
-    );
-    assert!(
-        !harness.manager.is_idle(),
-        "final NOTIFYs are still expected"
-    );
+    assert_eq!(unsubscribed, vec![sent[0].id, sent[1].id], "every established dialog is unsubscribed");
+    assert!(!harness.manager.is_idle(), "final NOTIFYs are still expected");
 
     for id in &unsubscribed {
         harness.notify(*id, 2, SubState::terminated(Some(Reason::Timeout), None));
     }
-    assert!(
-        harness.manager.is_idle(),
-        "after the final NOTIFYs nothing is left"
-    );
+    assert!(harness.manager.is_idle(), "after the final NOTIFYs nothing is left");
 
     harness.set_targets(vec![agent(1004)]);
-    assert_eq!(
-        harness.actions(),
-        vec![],
-        "targets after shutdown are ignored"
-    );
+    assert_eq!(harness.actions(), vec![], "targets after shutdown are ignored");
 }
 
 #[test]
 fn health_waits_for_grace() {
-    let mut harness = Harness::new(ManagerConfig {
-        health_grace: Duration::from_secs(30),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { health_grace: Duration::from_secs(30), ..config() });
     let id = harness.establish(1001, 1);
     assert_eq!(harness.events(), vec![health("a-1001", true)]);
 
@@ -974,11 +724,7 @@ fn health_waits_for_grace() {
     let recreate = only_subscribe(&harness.next_actions());
     harness.advance(Duration::from_secs(20));
     harness.actions();
-    assert_eq!(
-        harness.events(),
-        vec![],
-        "down for less than the grace period"
-    );
+    assert_eq!(harness.events(), vec![], "down for less than the grace period");
 
     harness.advance(Duration::from_secs(10));
     harness.actions();
@@ -991,27 +737,16 @@ fn health_waits_for_grace() {
 
 #[test]
 fn new_target_unhealthy_after_grace() {
-    let mut harness = Harness::new(ManagerConfig {
-        health_grace: Duration::from_secs(30),
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { health_grace: Duration::from_secs(30), ..config() });
     harness.set_targets(vec![agent(1001)]);
     let sent = only_subscribe(&harness.actions());
     harness.respond(sent.id, ok(3600));
     harness.notify(sent.id, 1, SubState::pending(None));
-    assert_eq!(
-        harness.events(),
-        vec![],
-        "no report inside the grace period"
-    );
+    assert_eq!(harness.events(), vec![], "no report inside the grace period");
 
     harness.advance(Duration::from_secs(30));
     harness.actions();
-    assert_eq!(
-        harness.events(),
-        vec![health("a-1001", false)],
-        "pending is not active"
-    );
+    assert_eq!(harness.events(), vec![health("a-1001", false)], "pending is not active");
 
     harness.notify(sent.id, 2, SubState::active(None));
     assert_eq!(harness.events(), vec![health("a-1001", true)]);
@@ -1019,10 +754,7 @@ fn new_target_unhealthy_after_grace() {
 
 #[test]
 fn agent_healthy_only_when_all_packages_active() {
-    let mut harness = Harness::new(ManagerConfig {
-        packages: vec![Package::Dialog, Package::Presence],
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { packages: vec![Package::Dialog, Package::Presence], ..config() });
     harness.set_targets(vec![agent(1001)]);
     let sent: Vec<Sent> = harness.actions().iter().map(subscribe).collect();
     assert_eq!(sent.len(), 2, "one SUBSCRIBE per package");
@@ -1036,10 +768,7 @@ fn agent_healthy_only_when_all_packages_active() {
 
 #[test]
 fn limits_report_failed_targets() {
-    let mut harness = Harness::new(ManagerConfig {
-        max_subscriptions: 2,
-        ..config()
-    });
+    let mut harness = Harness::new(ManagerConfig { max_subscriptions: 2, ..config() });
 
     harness.set_targets(vec![agent(1001), agent(1002), agent(1003)]);
 
@@ -1073,11 +802,7 @@ fn agent_limit_reports_failed_package() {
         matches!(
             harness.events()[..],
             [
-                ManagerEvent::Failed {
-                    package: Package::Reg,
-                    reason: FailureReason::AgentLimitReached { max: 2 },
-                    ..
-                },
+                ManagerEvent::Failed { package: Package::Reg, reason: FailureReason::AgentLimitReached { max: 2 }, .. },
                 ManagerEvent::Health { healthy: false, .. }
             ]
         ),
@@ -1106,59 +831,19 @@ fn same_seed_repeats_actions() {
 #[test]
 fn config_rejects_invalid_values() {
     let cases: Vec<(ManagerConfig, ConfigError)> = vec![
+        (ManagerConfig { packages: Vec::new(), ..config() }, ConfigError::NoPackages),
+        (ManagerConfig { requested_expires: 30, ..config() }, ConfigError::ExpiresTooShort(30)),
+        (ManagerConfig { refresh_fraction: 1.0, ..config() }, ConfigError::RefreshFraction(1.0)),
         (
-            ManagerConfig {
-                packages: Vec::new(),
-                ..config()
-            },
-            ConfigError::NoPackages,
+            ManagerConfig { min_retry: Duration::ZERO, ..config() },
+            ConfigError::RetryRange { min: Duration::ZERO, max: Duration::from_secs(300) },
         ),
-        (
-            ManagerConfig {
-                requested_expires: 30,
-                ..config()
-            },
-            ConfigError::ExpiresTooShort(30),
-        ),
-        (
-            ManagerConfig {
-                refresh_fraction: 1.0,
-                ..config()
-            },
-            ConfigError::RefreshFraction(1.0),
-        ),
-        (
-            ManagerConfig {
-                min_retry: Duration::ZERO,
-                ..config()
-            },
-            ConfigError::RetryRange {
-                min: Duration::ZERO,
-                max: Duration::from_secs(300),
-            },
-        ),
-        (
-            ManagerConfig {
-                request_timeout: Duration::ZERO,
-                ..config()
-            },
-            ConfigError::RequestTimeout,
-        ),
-        (
-            ManagerConfig {
-                max_subscriptions: 0,
-                ..config()
-            },
-            ConfigError::ZeroLimit,
-        ),
+        (ManagerConfig { request_timeout: Duration::ZERO, ..config() }, ConfigError::RequestTimeout),
+        (ManagerConfig { max_subscriptions: 0, ..config() }, ConfigError::ZeroLimit),
     ];
 
     for (config, expected) in cases {
-        assert_eq!(
-            SubscriptionManager::new(config, 1).err(),
-            Some(expected.clone()),
-            "{expected}"
-        );
+        assert_eq!(SubscriptionManager::new(config, 1).err(), Some(expected.clone()), "{expected}");
     }
 }
 
