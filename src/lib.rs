@@ -14,6 +14,7 @@ pub mod floor;
 pub mod i18n;
 pub mod ingest;
 pub mod roster;
+pub mod sip;
 pub mod store;
 pub mod telemetry;
 pub mod watch;
