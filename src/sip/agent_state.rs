@@ -17,21 +17,22 @@ use thiserror::Error;
 
 use crate::domain::{CallDirection, EventKind};
 use crate::sip::body::{
-    ContactEvent, ContactState, Dialog, DialogDirection, DialogInfo, DialogPhase, DocumentState, Package, Presence,
-    RegInfo, Registration, RegistrationState,
+    ContactEvent, ContactState, Dialog, DialogDirection, DialogInfo, DialogPhase, DocumentState,
+    Package, Presence, RegInfo, Registration, RegistrationState,
 };
 
-/// Most dialogs kept per AOR (partial documents add up), and most contacts.
+/// Default maximum number of dialogs, and of active contacts, tracked per
+/// AOR; partial documents add up to it.
 pub const DEFAULT_MAX_ITEMS: usize = 256;
 
 /// How many ended dialogs are kept with their reason.
 const MAX_ENDED_DIALOGS: usize = 32;
 
-/// RPID activities that only say the person is in a call; see
+/// RPID activities that only mean the person is in a call; see
 /// [`PresenceState::code`].
 const CALL_ACTIVITIES: [&str; 2] = ["on-the-phone", "busy"];
 
-/// How a versioned document (dialog-info, reginfo) related to the last one
+/// Relation of a versioned document (dialog-info, reginfo) to the last one
 /// applied in the same subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionCheck {
@@ -46,13 +47,25 @@ pub enum VersionCheck {
     Stale { last: u64 },
 }
 
-/// Why a document could not be applied; the state is left as it was.
+/// Error from applying a document. The state is left unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StateError {
-    #[error("{aor}: applying the dialog-info document would track {count} dialogs, more than the limit of {limit}")]
-    TooManyDialogs { aor: String, count: usize, limit: usize },
-    #[error("{aor}: applying the reginfo document would track {count} active contacts, more than the limit of {limit}")]
-    TooManyContacts { aor: String, count: usize, limit: usize },
+    #[error(
+        "{aor}: applying the dialog-info document would track {count} dialogs, more than the limit of {limit}"
+    )]
+    TooManyDialogs {
+        aor: String,
+        count: usize,
+        limit: usize,
+    },
+    #[error(
+        "{aor}: applying the reginfo document would track {count} active contacts, more than the limit of {limit}"
+    )]
+    TooManyContacts {
+        aor: String,
+        count: usize,
+        limit: usize,
+    },
 }
 
 // === dialog package ===
@@ -83,7 +96,7 @@ pub struct EndedDialog {
     pub code: Option<u16>,
 }
 
-/// What the AOR's line is doing, from the dialog package alone.
+/// Activity of the AOR's line, from the dialog package alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LineActivity {
     /// No dialog.
@@ -131,9 +144,8 @@ pub struct PresenceState {
 
 /// The registrations of one AOR, merged from reginfo documents.
 ///
-/// Invariant: only active contacts are stored; a terminated contact is
-/// removed, and the events of the contacts that ended the last binding are
-/// kept as [`RegState::end`].
+/// Invariant: only active contacts are stored. A terminated contact is
+/// removed, and [`RegState::end`] keeps the reason the last binding ended.
 #[derive(Debug, Clone)]
 pub struct RegState {
     version: Option<u64>,
@@ -152,7 +164,7 @@ pub struct RegistrationEntry {
     pub contacts: BTreeMap<String, String>,
 }
 
-/// Why an AOR is not registered.
+/// Reason an AOR is not registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationEnd {
     /// The device or an administrator removed the binding
@@ -171,10 +183,9 @@ pub enum RegistrationEnd {
 /// Site choices for turning package state into agent events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipStateConfig {
-    /// Renames the normalized presence codes (`rpid:away`,
-    /// `presence:open`, …) to platform state codes before they are emitted;
-    /// codes not listed are emitted unchanged, to be mapped in
-    /// `[state_codes]`.
+    /// Renames of normalized presence codes (`rpid:away`, `presence:open`,
+    /// …) to platform state codes, applied before a code is emitted. Codes
+    /// not listed are emitted unchanged and mapped in `[state_codes]`.
     pub presence_codes: BTreeMap<String, String>,
     /// Direction of a call whose dialogs carry no `direction` attribute.
     pub unknown_direction: CallDirection,
@@ -182,7 +193,7 @@ pub struct SipStateConfig {
     /// of a lost device, for registrars that report a deregistration as
     /// `expired`.
     pub expired_is_logout: bool,
-    /// Most dialogs and most active contacts tracked per AOR.
+    /// Maximum number of dialogs, and of active contacts, tracked per AOR.
     pub max_items: usize,
 }
 
@@ -203,7 +214,7 @@ pub struct AgentSipState {
     reported: Reported,
 }
 
-/// What the events returned so far have told the engine.
+/// The view that the events returned so far have given the engine.
 #[derive(Debug, Clone, Default)]
 struct Reported {
     login: LoginView,
@@ -242,7 +253,13 @@ impl Default for DialogState {
 impl DialogState {
     /// Creates an empty state that tracks at most `max_dialogs` dialogs.
     pub fn new(max_dialogs: usize) -> DialogState {
-        DialogState { version: None, has_state: false, dialogs: BTreeMap::new(), ended: VecDeque::new(), max_dialogs }
+        DialogState {
+            version: None,
+            has_state: false,
+            dialogs: BTreeMap::new(),
+            ended: VecDeque::new(),
+            max_dialogs,
+        }
     }
 
     /// Applies a document.
@@ -281,14 +298,23 @@ impl DialogState {
         }
 
         if dialogs.len() > self.max_dialogs {
-            return Err(StateError::TooManyDialogs { aor: aor.to_string(), count: dialogs.len(), limit: self.max_dialogs });
+            return Err(StateError::TooManyDialogs {
+                aor: aor.to_string(),
+                count: dialogs.len(),
+                limit: self.max_dialogs,
+            });
         }
 
         if doc.state == DocumentState::Full {
             for (id, old) in &self.dialogs {
                 let reported = ended.iter().any(|e| &e.id == id);
                 if !dialogs.contains_key(id) && !reported {
-                    ended.push(EndedDialog { id: id.clone(), call_id: old.call_id.clone(), event: None, code: None });
+                    ended.push(EndedDialog {
+                        id: id.clone(),
+                        call_id: old.call_id.clone(),
+                        event: None,
+                        code: None,
+                    });
                 }
             }
         }
@@ -346,7 +372,11 @@ impl DialogState {
         for dialog in self.dialogs.values() {
             let call_id = dialog.call_id.clone().unwrap_or_else(|| dialog.id.clone());
             let phase = dialog_call_phase(dialog);
-            let call = calls.entry(call_id.clone()).or_insert(CallView { call_id, direction: None, phase });
+            let call = calls.entry(call_id.clone()).or_insert(CallView {
+                call_id,
+                direction: None,
+                phase,
+            });
             call.direction = call.direction.or(dialog.direction);
             call.phase = stronger_phase(call.phase, phase);
         }
@@ -388,7 +418,9 @@ fn merge_dialog(old: Dialog, new: Dialog) -> Dialog {
 fn dialog_call_phase(dialog: &Dialog) -> CallPhase {
     match dialog.phase() {
         None => CallPhase::Unknown,
-        Some(DialogPhase::Trying | DialogPhase::Proceeding | DialogPhase::Early) => CallPhase::Ringing,
+        Some(DialogPhase::Trying | DialogPhase::Proceeding | DialogPhase::Early) => {
+            CallPhase::Ringing
+        }
         Some(DialogPhase::Confirmed) if dialog.is_held() => CallPhase::Held,
         Some(DialogPhase::Confirmed) => CallPhase::Connected,
         // Terminated dialogs are never stored; count one as gone.
@@ -411,7 +443,9 @@ fn version_check(last: Option<u64>, version: u64, state: DocumentState) -> Versi
     match (last, state) {
         (Some(last), _) if version <= last => VersionCheck::Stale { last },
         (None, DocumentState::Partial) => VersionCheck::Gap,
-        (Some(last), DocumentState::Partial) if version > last.saturating_add(1) => VersionCheck::Gap,
+        (Some(last), DocumentState::Partial) if version > last.saturating_add(1) => {
+            VersionCheck::Gap
+        }
         _ => VersionCheck::InOrder,
     }
 }
@@ -442,7 +476,7 @@ impl PresenceState {
     }
 
     /// Returns the normalized state code the presence document implies at
-    /// `now`, or `None` when it says nothing usable:
+    /// `now`, or `None` when it contains nothing usable:
     ///
     /// 1. The first activity that applies at `now` (inside its `from` and
     ///    `until`) and is not `unknown`, looking at persons, then tuples,
@@ -490,15 +524,21 @@ impl RegState {
     /// Creates an empty state that tracks at most `max_contacts` active
     /// contacts.
     pub fn new(max_contacts: usize) -> RegState {
-        RegState { version: None, has_state: false, registrations: BTreeMap::new(), end: None, max_contacts }
+        RegState {
+            version: None,
+            has_state: false,
+            registrations: BTreeMap::new(),
+            end: None,
+            max_contacts,
+        }
     }
 
     /// Applies a document.
     ///
     /// - A version not greater than the last applied one is stale: ignored.
-    /// - A full document replaces every registration; a partial one updates
-    ///   the registrations it lists, and within them adds active contacts
-    ///   and removes terminated ones, by contact id.
+    /// - A full document replaces every registration.
+    /// - A partial document updates the registrations it lists. Within them
+    ///   it adds active contacts and removes terminated ones, by contact id.
     /// - A registration in state `init` or `terminated` has no contacts.
     ///
     /// When the AOR is left without an active contact, [`RegState::end`]
@@ -522,13 +562,21 @@ impl RegState {
 
         let count: usize = registrations.values().map(|r| r.contacts.len()).sum();
         if count > self.max_contacts {
-            return Err(StateError::TooManyContacts { aor: aor.to_string(), count, limit: self.max_contacts });
+            return Err(StateError::TooManyContacts {
+                aor: aor.to_string(),
+                count,
+                limit: self.max_contacts,
+            });
         }
 
         self.registrations = registrations;
         self.version = Some(doc.version);
         self.has_state = true;
-        self.end = if self.is_registered() { None } else { Some(self.end_reason(&was_active, &terminated)) };
+        self.end = if self.is_registered() {
+            None
+        } else {
+            Some(self.end_reason(&was_active, &terminated))
+        };
         Ok(check)
     }
 
@@ -574,7 +622,11 @@ impl RegState {
     /// when none were (a first document), all terminated ones. A
     /// deliberate event (`unregistered`, `deactivated`) on any of them wins
     /// over the others.
-    fn end_reason(&self, was_active: &[(String, String)], terminated: &[(String, String, ContactEvent)]) -> RegistrationEnd {
+    fn end_reason(
+        &self,
+        was_active: &[(String, String)],
+        terminated: &[(String, String, ContactEvent)],
+    ) -> RegistrationEnd {
         let previously_active: Vec<ContactEvent> = terminated
             .iter()
             .filter(|(rid, cid, _)| was_active.iter().any(|(r, c)| r == rid && c == cid))
@@ -586,14 +638,19 @@ impl RegState {
             previously_active
         };
 
-        let deliberate = events.iter().find(|e| matches!(e, ContactEvent::Unregistered | ContactEvent::Deactivated));
+        let deliberate = events
+            .iter()
+            .find(|e| matches!(e, ContactEvent::Unregistered | ContactEvent::Deactivated));
         if let Some(event) = deliberate {
             return RegistrationEnd::Deregistered(*event);
         }
         if let Some(event) = events.first() {
             return RegistrationEnd::Lost(Some(*event));
         }
-        let never = self.registrations.values().all(|r| r.state == RegistrationState::Init);
+        let never = self
+            .registrations
+            .values()
+            .all(|r| r.state == RegistrationState::Init);
         if never && was_active.is_empty() {
             return self.end.unwrap_or(RegistrationEnd::NeverRegistered);
         }
@@ -607,18 +664,22 @@ fn apply_registration(
     registration: &Registration,
     terminated: &mut Vec<(String, String, ContactEvent)>,
 ) {
-    let entry = registrations.entry(registration.id.clone()).or_insert_with(|| RegistrationEntry {
-        aor: registration.aor.clone(),
-        state: registration.state,
-        contacts: BTreeMap::new(),
-    });
+    let entry = registrations
+        .entry(registration.id.clone())
+        .or_insert_with(|| RegistrationEntry {
+            aor: registration.aor.clone(),
+            state: registration.state,
+            contacts: BTreeMap::new(),
+        });
     entry.aor = registration.aor.clone();
     entry.state = registration.state;
 
     for contact in &registration.contacts {
         match contact.state {
             ContactState::Active => {
-                entry.contacts.insert(contact.id.clone(), contact.uri.clone());
+                entry
+                    .contacts
+                    .insert(contact.id.clone(), contact.uri.clone());
             }
             ContactState::Terminated => {
                 entry.contacts.remove(&contact.id);
@@ -665,7 +726,11 @@ impl AgentSipState {
     }
 
     /// Applies a dialog-info document and returns the resulting events.
-    pub fn apply_dialog_info(&mut self, doc: DialogInfo, now: Timestamp) -> Result<Update, StateError> {
+    pub fn apply_dialog_info(
+        &mut self,
+        doc: DialogInfo,
+        now: Timestamp,
+    ) -> Result<Update, StateError> {
         let version = doc.version;
         let check = self.dialogs.apply(doc, &self.aor)?;
         Ok(self.finish(Package::DialogInfo, version, check, now))
@@ -674,7 +739,10 @@ impl AgentSipState {
     /// Applies a presence document and returns the resulting events.
     pub fn apply_presence(&mut self, doc: Presence, now: Timestamp) -> Update {
         self.presence.apply(doc);
-        Update { version: VersionCheck::InOrder, events: self.reconcile(now) }
+        Update {
+            version: VersionCheck::InOrder,
+            events: self.reconcile(now),
+        }
     }
 
     /// Applies a reginfo document and returns the resulting events.
@@ -714,24 +782,38 @@ impl AgentSipState {
         &self.registration
     }
 
-    /// Returns true when the reg package says the AOR has an active contact,
-    /// false when it says it has none, and `None` before any reginfo.
+    /// Returns true when the reg package reports an active contact for the
+    /// AOR, false when it reports none, and `None` before any reginfo.
     pub fn is_registered(&self) -> Option<bool> {
-        self.registration.has_state().then(|| self.registration.is_registered())
+        self.registration
+            .has_state()
+            .then(|| self.registration.is_registered())
     }
 
-    fn finish(&mut self, package: Package, version: u64, check: VersionCheck, now: Timestamp) -> Update {
+    fn finish(
+        &mut self,
+        package: Package,
+        version: u64,
+        check: VersionCheck,
+        now: Timestamp,
+    ) -> Update {
         match check {
             VersionCheck::Stale { last } => {
                 tracing::debug!(aor = %self.aor, %package, version, last, "stale document ignored");
-                return Update { version: check, events: Vec::new() };
+                return Update {
+                    version: check,
+                    events: Vec::new(),
+                };
             }
             VersionCheck::Gap => {
                 tracing::debug!(aor = %self.aor, %package, version, "document applied after a version gap");
             }
             VersionCheck::InOrder => {}
         }
-        Update { version: check, events: self.reconcile(now) }
+        Update {
+            version: check,
+            events: self.reconcile(now),
+        }
     }
 
     /// Returns the events that take the reported view to the current one,
@@ -752,8 +834,13 @@ impl AgentSipState {
                 events.push(EventKind::Login);
                 events.push(EventKind::Device { registered: true });
             }
-            (LoginView::Lost, LoginView::Registered) => events.push(EventKind::Device { registered: true }),
-            (LoginView::Unknown | LoginView::Registered | LoginView::Lost, LoginView::LoggedOut) => {
+            (LoginView::Lost, LoginView::Registered) => {
+                events.push(EventKind::Device { registered: true })
+            }
+            (
+                LoginView::Unknown | LoginView::Registered | LoginView::Lost,
+                LoginView::LoggedOut,
+            ) => {
                 events.push(EventKind::Logout);
             }
             (LoginView::Unknown | LoginView::Registered, LoginView::Lost) => {
@@ -779,18 +866,28 @@ impl AgentSipState {
             return LoginView::Registered;
         }
         match self.registration.end() {
-            Some(RegistrationEnd::Lost(Some(ContactEvent::Expired))) if self.config.expired_is_logout => {
+            Some(RegistrationEnd::Lost(Some(ContactEvent::Expired)))
+                if self.config.expired_is_logout =>
+            {
                 LoginView::LoggedOut
             }
             Some(RegistrationEnd::Lost(_)) => LoginView::Lost,
-            Some(RegistrationEnd::Deregistered(_) | RegistrationEnd::NeverRegistered) | None => LoginView::LoggedOut,
+            Some(RegistrationEnd::Deregistered(_) | RegistrationEnd::NeverRegistered) | None => {
+                LoginView::LoggedOut
+            }
         }
     }
 
     fn reconcile_calls(&mut self, events: &mut Vec<EventKind>) {
         let calls = self.dialogs.calls();
 
-        let gone: Vec<String> = self.reported.calls.keys().filter(|id| !calls.contains_key(*id)).cloned().collect();
+        let gone: Vec<String> = self
+            .reported
+            .calls
+            .keys()
+            .filter(|id| !calls.contains_key(*id))
+            .cloned()
+            .collect();
         for call_id in gone {
             self.reported.calls.remove(&call_id);
             events.push(EventKind::CallEnd { call_id });
@@ -821,7 +918,12 @@ impl AgentSipState {
         let Some(code) = self.presence.code(now, self.dialogs.has_state()) else {
             return;
         };
-        let code = self.config.presence_codes.get(&code).cloned().unwrap_or(code);
+        let code = self
+            .config
+            .presence_codes
+            .get(&code)
+            .cloned()
+            .unwrap_or(code);
         if self.reported.code.as_ref() != Some(&code) {
             self.reported.code = Some(code.clone());
             events.push(EventKind::State { code });
@@ -843,16 +945,29 @@ fn call_transition(
     let id = || call_id.to_string();
     match (before, after) {
         (_, CallPhase::Unknown) => return before,
-        (None, CallPhase::Ringing) => events.push(EventKind::CallRinging { call_id: id(), direction }),
+        (None, CallPhase::Ringing) => events.push(EventKind::CallRinging {
+            call_id: id(),
+            direction,
+        }),
         (None | Some(CallPhase::Ringing), CallPhase::Connected) => {
-            events.push(EventKind::CallStart { call_id: id(), direction });
+            events.push(EventKind::CallStart {
+                call_id: id(),
+                direction,
+            });
         }
         (None | Some(CallPhase::Ringing), CallPhase::Held) => {
-            events.push(EventKind::CallStart { call_id: id(), direction });
+            events.push(EventKind::CallStart {
+                call_id: id(),
+                direction,
+            });
             events.push(EventKind::CallHold { call_id: id() });
         }
-        (Some(CallPhase::Connected), CallPhase::Held) => events.push(EventKind::CallHold { call_id: id() }),
-        (Some(CallPhase::Held), CallPhase::Connected) => events.push(EventKind::CallResume { call_id: id() }),
+        (Some(CallPhase::Connected), CallPhase::Held) => {
+            events.push(EventKind::CallHold { call_id: id() })
+        }
+        (Some(CallPhase::Held), CallPhase::Connected) => {
+            events.push(EventKind::CallResume { call_id: id() })
+        }
         // Unchanged, or back to ringing, which a call never does.
         (Some(phase), _) => return Some(phase),
     }

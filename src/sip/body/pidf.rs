@@ -53,8 +53,9 @@ pub const RFC4480_ACTIVITIES: [&str; 25] = [
     "worship",
 ];
 
-/// Longest free text kept from `<rpid:other>` or an unknown activity name,
-/// in characters; it becomes part of a state code, so it stays short.
+/// Maximum length, in characters, of the text kept from `<rpid:other>` or
+/// an unknown activity name. It becomes part of a state code, so it stays
+/// short.
 const MAX_OTHER_CHARS: usize = 64;
 
 /// One presence document.
@@ -135,8 +136,11 @@ pub fn parse_pidf(body: &[u8], limits: &Limits) -> Result<Presence, BodyError> {
     let root = xml::parse_tree(body, PACKAGE, limits)?;
     expect_root(PACKAGE, &root, PIDF_NS, "presence")?;
 
-    let mut presence =
-        Presence { entity: non_empty(root.attribute("entity")), notes: notes_of(&root, PIDF_NS), ..Presence::default() };
+    let mut presence = Presence {
+        entity: non_empty(root.attribute("entity")),
+        notes: notes_of(&root, PIDF_NS),
+        ..Presence::default()
+    };
 
     for child in &root.children {
         if child.is(PIDF_NS, "tuple") {
@@ -153,7 +157,9 @@ pub fn parse_pidf(body: &[u8], limits: &Limits) -> Result<Presence, BodyError> {
             check_count(PACKAGE, "device", presence.devices.len() + 1, limits)?;
             presence.devices.push(Device {
                 id: non_empty(child.attribute("id")),
-                device_id: child.child(DATA_MODEL_NS, "deviceID").and_then(|d| non_empty(Some(d.trimmed_text()))),
+                device_id: child
+                    .child(DATA_MODEL_NS, "deviceID")
+                    .and_then(|d| non_empty(Some(d.trimmed_text()))),
                 activities: activities_of(child),
                 notes: notes_of(child, DATA_MODEL_NS),
             });
@@ -163,7 +169,9 @@ pub fn parse_pidf(body: &[u8], limits: &Limits) -> Result<Presence, BodyError> {
 }
 
 fn parse_tuple(element: &Element) -> Result<Tuple, BodyError> {
-    let id = required(PACKAGE, element, "tuple", "id")?.trim().to_string();
+    let id = required(PACKAGE, element, "tuple", "id")?
+        .trim()
+        .to_string();
     let status = element.child(PIDF_NS, "status");
 
     let basic = match status.and_then(|s| s.child(PIDF_NS, "basic")) {
@@ -193,14 +201,19 @@ fn parse_tuple(element: &Element) -> Result<Tuple, BodyError> {
     Ok(Tuple {
         id,
         basic,
-        contact: element.child(PIDF_NS, "contact").and_then(|c| non_empty(Some(c.trimmed_text()))),
+        contact: element
+            .child(PIDF_NS, "contact")
+            .and_then(|c| non_empty(Some(c.trimmed_text()))),
         notes: notes_of(element, PIDF_NS),
         activities,
     })
 }
 
 fn activities_of(element: &Element) -> Vec<Activities> {
-    element.children_named(RPID_NS, "activities").map(parse_activities).collect()
+    element
+        .children_named(RPID_NS, "activities")
+        .map(parse_activities)
+        .collect()
 }
 
 fn parse_activities(element: &Element) -> Activities {
@@ -215,7 +228,9 @@ fn parse_activities(element: &Element) -> Activities {
             activities.notes.push(note(child));
         } else if child.is(RPID_NS, "other") {
             activities.items.push(Activity::other(child.trimmed_text()));
-        } else if child.ns.as_deref() == Some(RPID_NS) && RFC4480_ACTIVITIES.contains(&child.name.as_str()) {
+        } else if child.ns.as_deref() == Some(RPID_NS)
+            && RFC4480_ACTIVITIES.contains(&child.name.as_str())
+        {
             activities.items.push(Activity(child.name.clone()));
         } else {
             // An activity RFC 4480 does not define, in the RPID namespace
@@ -226,8 +241,8 @@ fn parse_activities(element: &Element) -> Activities {
     activities
 }
 
-/// Parses an xs:dateTime with an offset; a value that is not one is treated
-/// as absent, so a sender's bad clock format never hides the activity.
+/// Parses an xs:dateTime with an offset. Any other value is treated as
+/// absent, so a bad date format in the body never hides the activity.
 fn parse_time(value: &str) -> Option<Timestamp> {
     value.trim().parse().ok()
 }
@@ -237,7 +252,10 @@ fn notes_of(element: &Element, ns: &str) -> Vec<Note> {
 }
 
 fn note(element: &Element) -> Note {
-    Note { lang: non_empty(element.attribute_ns(XML_NS, "lang")), text: element.trimmed_text().to_string() }
+    Note {
+        lang: non_empty(element.attribute_ns(XML_NS, "lang")),
+        text: element.trimmed_text().to_string(),
+    }
 }
 
 // === impl Activity ===
@@ -246,7 +264,11 @@ impl Activity {
     /// Creates an activity from an RFC 4480 name, or `other:<name>` for
     /// any other name.
     pub fn new(name: &str) -> Activity {
-        if RFC4480_ACTIVITIES.contains(&name) { Activity(name.to_string()) } else { Activity::other(name) }
+        if RFC4480_ACTIVITIES.contains(&name) {
+            Activity(name.to_string())
+        } else {
+            Activity::other(name)
+        }
     }
 
     /// Creates `other:<text>`, with the text trimmed, inner whitespace
@@ -254,7 +276,11 @@ impl Activity {
     pub fn other(text: &str) -> Activity {
         let words: Vec<&str> = text.split_whitespace().collect();
         let joined: String = words.join("-").chars().take(MAX_OTHER_CHARS).collect();
-        if joined.is_empty() { Activity("other".to_string()) } else { Activity(format!("other:{joined}")) }
+        if joined.is_empty() {
+            Activity("other".to_string())
+        } else {
+            Activity(format!("other:{joined}"))
+        }
     }
 
     /// Returns the name: `away`, `on-the-phone`, `other:lunch`, ….
@@ -288,7 +314,8 @@ mod tests {
 
     #[test]
     fn tuple_without_id_is_rejected() {
-        let err = parse(r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple/></presence>"#).unwrap_err();
+        let err = parse(r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple/></presence>"#)
+            .unwrap_err();
         assert_eq!(err.to_string(), "pidf: <tuple> without id attribute");
     }
 
@@ -299,7 +326,11 @@ mod tests {
             <dm:person id="p"><r:activities><r:lunch/><r:other> coffee  break </r:other></r:activities></dm:person>
             </presence>"#;
         let presence = parse(body).unwrap();
-        let names: Vec<&str> = presence.persons[0].activities[0].items.iter().map(Activity::as_str).collect();
+        let names: Vec<&str> = presence.persons[0].activities[0]
+            .items
+            .iter()
+            .map(Activity::as_str)
+            .collect();
         assert_eq!(names, ["other:lunch", "other:coffee-break"]);
     }
 
@@ -315,7 +346,13 @@ mod tests {
     #[test]
     fn invalid_basic_is_rejected() {
         let body = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple id="t"><status><basic>maybe</basic></status></tuple></presence>"#;
-        assert!(matches!(parse(body).unwrap_err(), BodyError::InvalidText { element: "basic", .. }));
+        assert!(matches!(
+            parse(body).unwrap_err(),
+            BodyError::InvalidText {
+                element: "basic",
+                ..
+            }
+        ));
     }
 
     #[test]

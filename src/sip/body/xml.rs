@@ -45,11 +45,22 @@ pub(crate) struct Attribute {
 }
 
 /// Parses `body` into its root element, enforcing `limits`.
-pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Result<Element, BodyError> {
+pub(crate) fn parse_tree(
+    body: &[u8],
+    package: Package,
+    limits: &Limits,
+) -> Result<Element, BodyError> {
     if body.len() > limits.max_body_bytes {
-        return Err(BodyError::TooLarge { package, size: body.len(), limit: limits.max_body_bytes });
+        return Err(BodyError::TooLarge {
+            package,
+            size: body.len(),
+            limit: limits.max_body_bytes,
+        });
     }
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8 { package, offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8 {
+        package,
+        offset: e.valid_up_to(),
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
     let mut reader = NsReader::from_str(text);
@@ -58,24 +69,38 @@ pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Resu
 
     loop {
         let position = reader.buffer_position();
-        let malformed = |message: String| BodyError::Malformed { package, position, message };
-        let (resolved, event) = reader.read_resolved_event().map_err(|e| malformed(e.to_string()))?;
+        let malformed = |message: String| BodyError::Malformed {
+            package,
+            position,
+            message,
+        };
+        let (resolved, event) = reader
+            .read_resolved_event()
+            .map_err(|e| malformed(e.to_string()))?;
         let ns = namespace_of(&resolved);
 
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
-                return Err(malformed("element after the end of the root element".to_string()));
+                return Err(malformed(
+                    "element after the end of the root element".to_string(),
+                ));
             }
             Event::Start(start) => {
                 if open.len() >= limits.max_depth {
-                    return Err(BodyError::TooDeep { package, limit: limits.max_depth });
+                    return Err(BodyError::TooDeep {
+                        package,
+                        limit: limits.max_depth,
+                    });
                 }
                 let element = start_element(&reader, &start, ns).map_err(malformed)?;
                 open.push(element);
             }
             Event::Empty(start) => {
                 if open.len() >= limits.max_depth {
-                    return Err(BodyError::TooDeep { package, limit: limits.max_depth });
+                    return Err(BodyError::TooDeep {
+                        package,
+                        limit: limits.max_depth,
+                    });
                 }
                 let element = start_element(&reader, &start, ns).map_err(malformed)?;
                 close(element, &mut open, &mut root);
@@ -103,11 +128,15 @@ pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Resu
                 let resolved = resolve_reference(&reference).map_err(malformed)?;
                 match open.last_mut() {
                     Some(element) => element.text.push_str(&resolved),
-                    None => return Err(malformed("reference outside the root element".to_string())),
+                    None => {
+                        return Err(malformed("reference outside the root element".to_string()));
+                    }
                 }
             }
             Event::DocType(_) => {
-                return Err(malformed("document type declarations are not accepted in event bodies".to_string()));
+                return Err(malformed(
+                    "document type declarations are not accepted in event bodies".to_string(),
+                ));
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
             Event::Eof => break,
@@ -133,7 +162,11 @@ fn namespace_of(resolved: &ResolveResult<'_>) -> Option<String> {
     }
 }
 
-fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Option<String>) -> Result<Element, String> {
+fn start_element(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    ns: Option<String>,
+) -> Result<Element, String> {
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
@@ -142,10 +175,22 @@ fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Option<St
             continue;
         }
         let (resolved, local) = reader.resolver().resolve_attribute(key);
-        let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
-        attributes.push(Attribute { ns: namespace_of(&resolved), name: local.as_ref().to_string(), value: value.into_owned() });
+        let value = attribute
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| e.to_string())?;
+        attributes.push(Attribute {
+            ns: namespace_of(&resolved),
+            name: local.as_ref().to_string(),
+            value: value.into_owned(),
+        });
     }
-    Ok(Element { ns, name: start.local_name().as_ref().to_string(), attributes, children: Vec::new(), text: String::new() })
+    Ok(Element {
+        ns,
+        name: start.local_name().as_ref().to_string(),
+        attributes,
+        children: Vec::new(),
+        text: String::new(),
+    })
 }
 
 fn close(element: Element, open: &mut [Element], root: &mut Option<Element>) {
@@ -176,7 +221,11 @@ impl Element {
     }
 
     /// Returns the children named `name` in namespace `ns`, in document order.
-    pub fn children_named<'a>(&'a self, ns: &'a str, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.is(ns, name))
     }
 
@@ -187,12 +236,18 @@ impl Element {
 
     /// Returns the value of the unprefixed attribute `name`.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|a| a.ns.is_none() && a.name == name).map(|a| a.value.as_str())
+        self.attributes
+            .iter()
+            .find(|a| a.ns.is_none() && a.name == name)
+            .map(|a| a.value.as_str())
     }
 
     /// Returns the value of the attribute `name` in namespace `ns`.
     pub fn attribute_ns(&self, ns: &str, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|a| a.ns.as_deref() == Some(ns) && a.name == name).map(|a| a.value.as_str())
+        self.attributes
+            .iter()
+            .find(|a| a.ns.as_deref() == Some(ns) && a.name == name)
+            .map(|a| a.value.as_str())
     }
 
     /// Returns the text content with surrounding whitespace removed.
@@ -232,14 +287,23 @@ mod tests {
 
     #[test]
     fn tree_rejects_unclosed_root() {
-        assert!(matches!(parse("<r><c>").unwrap_err(), BodyError::Malformed { .. }));
+        assert!(matches!(
+            parse("<r><c>").unwrap_err(),
+            BodyError::Malformed { .. }
+        ));
     }
 
     #[test]
     fn tree_enforces_depth() {
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         let err = parse(&deep).unwrap_err();
-        assert_eq!(err, BodyError::TooDeep { package: Package::Pidf, limit: 32 });
+        assert_eq!(
+            err,
+            BodyError::TooDeep {
+                package: Package::Pidf,
+                limit: 32
+            }
+        );
     }
 
     #[test]
