@@ -494,6 +494,8 @@ impl PresenceState {
         let activity = person
             .chain(tuple)
             .chain(device)
+            // NOTE: `from` and `until` are compared with floorwatch's clock, so a
+            // client with a wrong clock can have its activity skipped.
             .filter(|a| a.applies_at(now))
             .flat_map(|a| &a.items)
             .filter(|item| !item.is_unknown())
@@ -698,6 +700,8 @@ impl Default for SipStateConfig {
     fn default() -> Self {
         SipStateConfig {
             presence_codes: BTreeMap::new(),
+            // NOTE: a guess for PBXs that omit `direction`; most calls at this
+            // site are inbound, but an outbound call is then counted inbound.
             unknown_direction: CallDirection::Inbound,
             expired_is_logout: false,
             max_items: DEFAULT_MAX_ITEMS,
