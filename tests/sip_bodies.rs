@@ -16,8 +16,8 @@ use floorwatch::sip::agent_state::{
     AgentSipState, LineActivity, RegistrationEnd, SipStateConfig, StateError, Update, VersionCheck,
 };
 use floorwatch::sip::body::{
-    BasicStatus, BodyError, ContactEvent, DialogDirection, DialogInfo, DialogPhase, DocumentState,
-    Limits, Presence, RegInfo, Rendering, parse_dialog_info, parse_pidf, parse_reginfo,
+    BasicStatus, BodyError, ContactEvent, DialogDirection, DialogInfo, DialogPhase, DocumentState, Limits, Presence,
+    RegInfo, Rendering, parse_dialog_info, parse_pidf, parse_reginfo,
 };
 use jiff::Timestamp;
 use rand::rngs::StdRng;
@@ -59,9 +59,7 @@ const BODY_FILES: [&str; 28] = [
 ];
 
 fn corpus(relative: &str) -> Vec<u8> {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(relative);
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(relative);
     std::fs::read(&path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
 }
 
@@ -70,16 +68,12 @@ fn corpus(relative: &str) -> Vec<u8> {
 fn sip_body(relative: &str) -> Vec<u8> {
     let message = corpus(relative);
     let text = String::from_utf8(message).expect("corpus SIP messages are UTF-8");
-    let (_, body) = text
-        .split_once("\r\n\r\n")
-        .or_else(|| text.split_once("\n\n"))
-        .expect("message must have a body");
+    let (_, body) = text.split_once("\r\n\r\n").or_else(|| text.split_once("\n\n")).expect("message must have a body");
     body.as_bytes().to_vec()
 }
 
 fn dialog(relative: &str) -> DialogInfo {
-    parse_dialog_info(&corpus(relative), &Limits::default())
-        .unwrap_or_else(|e| panic!("{relative}: {e}"))
+    parse_dialog_info(&corpus(relative), &Limits::default()).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
 fn pidf(relative: &str) -> Presence {
@@ -87,14 +81,11 @@ fn pidf(relative: &str) -> Presence {
 }
 
 fn reginfo(relative: &str) -> RegInfo {
-    parse_reginfo(&corpus(relative), &Limits::default())
-        .unwrap_or_else(|e| panic!("{relative}: {e}"))
+    parse_reginfo(&corpus(relative), &Limits::default()).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
 fn now() -> Timestamp {
-    "2026-12-04T10:00:00Z"
-        .parse()
-        .expect("fixed instant must parse")
+    "2026-12-04T10:00:00Z".parse().expect("fixed instant must parse")
 }
 
 fn agent() -> AgentSipState {
@@ -102,15 +93,11 @@ fn agent() -> AgentSipState {
 }
 
 fn apply_dialog(agent: &mut AgentSipState, relative: &str) -> Update {
-    agent
-        .apply_dialog_info(dialog(relative), now())
-        .expect("dialog state must accept the document")
+    agent.apply_dialog_info(dialog(relative), now()).expect("dialog state must accept the document")
 }
 
 fn apply_reg(agent: &mut AgentSipState, relative: &str) -> Update {
-    agent
-        .apply_reginfo(reginfo(relative), now())
-        .expect("reg state must accept the document")
+    agent.apply_reginfo(reginfo(relative), now()).expect("reg state must accept the document")
 }
 
 fn dialog_body(version: u64, state: &str, dialogs: &str) -> DialogInfo {
@@ -129,29 +116,19 @@ fn reg_body(version: u64, registration_state: &str, contact: &str) -> RegInfo {
 }
 
 fn ringing(call_id: &str, direction: CallDirection) -> EventKind {
-    EventKind::CallRinging {
-        call_id: call_id.to_string(),
-        direction,
-    }
+    EventKind::CallRinging { call_id: call_id.to_string(), direction }
 }
 
 fn start(call_id: &str, direction: CallDirection) -> EventKind {
-    EventKind::CallStart {
-        call_id: call_id.to_string(),
-        direction,
-    }
+    EventKind::CallStart { call_id: call_id.to_string(), direction }
 }
 
 fn end(call_id: &str) -> EventKind {
-    EventKind::CallEnd {
-        call_id: call_id.to_string(),
-    }
+    EventKind::CallEnd { call_id: call_id.to_string() }
 }
 
 fn state(code: &str) -> EventKind {
-    EventKind::State {
-        code: code.to_string(),
-    }
+    EventKind::State { code: code.to_string() }
 }
 
 // === RFC examples: dialog-info ===
@@ -165,10 +142,7 @@ fn r01_early_dialog_rings() {
     let mut agent = agent();
     let update = agent.apply_dialog_info(doc, now()).unwrap();
     assert_eq!(update.version, VersionCheck::InOrder);
-    assert_eq!(
-        update.events,
-        [ringing("a84b4c76e66710", CallDirection::Outbound)]
-    );
+    assert_eq!(update.events, [ringing("a84b4c76e66710", CallDirection::Outbound)]);
     assert_eq!(agent.dialogs().activity(), LineActivity::Ringing);
 }
 
@@ -181,10 +155,7 @@ fn r02_missing_remote_tag_accepted() {
 
     let mut agent = agent();
     let update = agent.apply_dialog_info(doc, now()).unwrap();
-    assert_eq!(
-        update.events,
-        [ringing("a84b4c76e66710", CallDirection::Outbound)]
-    );
+    assert_eq!(update.events, [ringing("a84b4c76e66710", CallDirection::Outbound)]);
 }
 
 #[test]
@@ -194,16 +165,9 @@ fn r03_partial_confirmed_merges() {
     let update = apply_dialog(&mut agent, "rfc-bodies/RFC4235-partial-confirmed.xml");
 
     assert_eq!(update.version, VersionCheck::InOrder);
-    assert_eq!(
-        update.events,
-        [start("a84b4c76e66710", CallDirection::Outbound)]
-    );
+    assert_eq!(update.events, [start("a84b4c76e66710", CallDirection::Outbound)]);
     assert_eq!(agent.dialogs().activity(), LineActivity::OnCall);
-    let remote = agent
-        .dialogs()
-        .dialog("as7d900as8")
-        .and_then(|d| d.remote.clone())
-        .expect("remote party known");
+    let remote = agent.dialogs().dialog("as7d900as8").and_then(|d| d.remote.clone()).expect("remote party known");
     assert_eq!(remote.identity.as_deref(), Some("sip:bob@example.net"));
     assert_eq!(remote.display.as_deref(), Some("Bob"));
 }
@@ -213,20 +177,11 @@ fn r04_terminated_keeps_reason() {
     let mut agent = agent();
     apply_dialog(&mut agent, "rfc-bodies/RFC4235-full-early.xml");
     apply_dialog(&mut agent, "rfc-bodies/RFC4235-partial-confirmed.xml");
-    let update = apply_dialog(
-        &mut agent,
-        "rfc-bodies/RFC4235-partial-terminated-rejected.xml",
-    );
+    let update = apply_dialog(&mut agent, "rfc-bodies/RFC4235-partial-terminated-rejected.xml");
 
     assert_eq!(update.events, [end("a84b4c76e66710")]);
-    assert!(
-        agent.dialogs().dialog("as7d900as8").is_none(),
-        "terminated dialog must be removed"
-    );
-    let ended = agent
-        .dialogs()
-        .last_ended("as7d900as8")
-        .expect("reason kept");
+    assert!(agent.dialogs().dialog("as7d900as8").is_none(), "terminated dialog must be removed");
+    let ended = agent.dialogs().last_ended("as7d900as8").expect("reason kept");
     assert_eq!(ended.event.as_deref(), Some("rejected"));
     assert_eq!(ended.code, Some(486));
     assert_eq!(agent.dialogs().activity(), LineActivity::Idle);
@@ -259,11 +214,7 @@ fn r06_all_elements_parse() {
 
     let mut agent = agent();
     let update = agent.apply_dialog_info(doc, now()).unwrap();
-    assert_eq!(
-        agent.dialogs().activity(),
-        LineActivity::OnCall,
-        "busy wins over early"
-    );
+    assert_eq!(agent.dialogs().activity(), LineActivity::OnCall, "busy wins over early");
     assert_eq!(
         update.events,
         [
@@ -279,24 +230,13 @@ fn r06_all_elements_parse() {
 fn r07_pidf_open_ignores_extensions() {
     let doc = pidf("rfc-bodies/RFC3863-pidf-example.xml");
     assert_eq!(doc.tuples.len(), 2);
-    assert!(
-        doc.tuples
-            .iter()
-            .all(|t| t.basic == Some(BasicStatus::Open))
-    );
-    let langs: Vec<Option<&str>> = doc.tuples[0]
-        .notes
-        .iter()
-        .map(|n| n.lang.as_deref())
-        .collect();
+    assert!(doc.tuples.iter().all(|t| t.basic == Some(BasicStatus::Open)));
+    let langs: Vec<Option<&str>> = doc.tuples[0].notes.iter().map(|n| n.lang.as_deref()).collect();
     assert_eq!(langs, [Some("en"), Some("fr")]);
     assert_eq!(doc.notes[0].text, "I'll be in Tokyo next week");
 
     let mut agent = agent();
-    assert_eq!(
-        agent.apply_presence(doc, now()).events,
-        [state("presence:open")]
-    );
+    assert_eq!(agent.apply_presence(doc, now()).events, [state("presence:open")]);
 }
 
 #[test]
@@ -304,35 +244,18 @@ fn r08_rpid_away_in_window() {
     let doc = pidf("rfc-bodies/RFC4480-rpid-example.xml");
     let person = &doc.persons[0];
     assert_eq!(person.id.as_deref(), Some("p1"));
-    assert_eq!(
-        person.activities.len(),
-        1,
-        "mood, place and the rest are not activities"
-    );
+    assert_eq!(person.activities.len(), 1, "mood, place and the rest are not activities");
     let activities = &person.activities[0];
     let names: Vec<&str> = activities.items.iter().map(|a| a.as_str()).collect();
     assert_eq!(names, ["away"]);
-    assert_eq!(
-        activities.from,
-        Some("2005-05-30T07:00:00Z".parse().unwrap())
-    );
-    assert_eq!(
-        activities.until,
-        Some("2005-05-30T12:00:00Z".parse().unwrap())
-    );
+    assert_eq!(activities.from, Some("2005-05-30T07:00:00Z".parse().unwrap()));
+    assert_eq!(activities.until, Some("2005-05-30T12:00:00Z".parse().unwrap()));
     assert_eq!(activities.notes[0].text, "Far away");
 
     let inside: Timestamp = "2005-05-30T08:00:00Z".parse().unwrap();
     let mut agent = agent();
-    assert_eq!(
-        agent.apply_presence(doc, inside).events,
-        [state("rpid:away")]
-    );
-    assert_eq!(
-        agent.refresh(now()),
-        [state("presence:open")],
-        "away ended at its until"
-    );
+    assert_eq!(agent.apply_presence(doc, inside).events, [state("rpid:away")]);
+    assert_eq!(agent.refresh(now()), [state("presence:open")], "away ended at its until");
 }
 
 // === RFC examples: reginfo ===
@@ -345,10 +268,7 @@ fn r09_init_is_not_registered() {
     let mut agent = agent();
     let update = agent.apply_reginfo(doc, now()).unwrap();
     assert_eq!(agent.is_registered(), Some(false));
-    assert_eq!(
-        agent.registration().end(),
-        Some(RegistrationEnd::NeverRegistered)
-    );
+    assert_eq!(agent.registration().end(), Some(RegistrationEnd::NeverRegistered));
     assert_eq!(update.events, [EventKind::Logout]);
 }
 
@@ -356,55 +276,31 @@ fn r09_init_is_not_registered() {
 fn r10_registered_contact_logs_in() {
     let mut agent = agent();
     apply_reg(&mut agent, "rfc-bodies/RFC3680-reginfo-init.xml");
-    let update = apply_reg(
-        &mut agent,
-        "rfc-bodies/RFC3680-reginfo-partial-registered.xml",
-    );
+    let update = apply_reg(&mut agent, "rfc-bodies/RFC3680-reginfo-partial-registered.xml");
 
     assert_eq!(update.version, VersionCheck::InOrder);
     assert_eq!(agent.is_registered(), Some(true));
-    assert_eq!(
-        update.events,
-        [EventKind::Login, EventKind::Device { registered: true }]
-    );
+    assert_eq!(update.events, [EventKind::Login, EventKind::Device { registered: true }]);
 }
 
 #[test]
 fn r11_one_live_contact_is_active() {
     let mut agent = agent();
-    let update = apply_reg(
-        &mut agent,
-        "rfc-bodies/RFC3680-reginfo-full-two-contacts.xml",
-    );
+    let update = apply_reg(&mut agent, "rfc-bodies/RFC3680-reginfo-full-two-contacts.xml");
     assert_eq!(agent.is_registered(), Some(true));
-    assert_eq!(
-        agent.registration().registrations()["as9"].contacts.len(),
-        1
-    );
-    assert_eq!(
-        update.events,
-        [EventKind::Login, EventKind::Device { registered: true }]
-    );
+    assert_eq!(agent.registration().registrations()["as9"].contacts.len(), 1);
+    assert_eq!(update.events, [EventKind::Login, EventKind::Device { registered: true }]);
 }
 
 #[test]
 fn r12_unregistered_logs_out() {
     let mut agent = agent();
     apply_reg(&mut agent, "rfc-bodies/RFC3680-reginfo-init.xml");
-    apply_reg(
-        &mut agent,
-        "rfc-bodies/RFC3680-reginfo-partial-registered.xml",
-    );
-    let update = apply_reg(
-        &mut agent,
-        "rfc-bodies/RFC3680-reginfo-partial-deactivated.xml",
-    );
+    apply_reg(&mut agent, "rfc-bodies/RFC3680-reginfo-partial-registered.xml");
+    let update = apply_reg(&mut agent, "rfc-bodies/RFC3680-reginfo-partial-deactivated.xml");
 
     assert_eq!(agent.is_registered(), Some(false));
-    assert_eq!(
-        agent.registration().end(),
-        Some(RegistrationEnd::Deregistered(ContactEvent::Unregistered))
-    );
+    assert_eq!(agent.registration().end(), Some(RegistrationEnd::Deregistered(ContactEvent::Unregistered)));
     assert_eq!(update.events, [EventKind::Logout]);
 }
 
@@ -414,10 +310,7 @@ fn r12_unregistered_logs_out() {
 fn b01_empty_full_is_idle() {
     let mut agent = agent();
     let busy = apply_dialog(&mut agent, "cases/B01-dialoginfo-busy.1.xml");
-    assert_eq!(
-        busy.events,
-        [start("c1@192.0.2.60", CallDirection::Inbound)]
-    );
+    assert_eq!(busy.events, [start("c1@192.0.2.60", CallDirection::Inbound)]);
 
     let idle = apply_dialog(&mut agent, "cases/B01-dialoginfo-no-dialog-node.2.xml");
     assert_eq!(idle.events, [end("c1@192.0.2.60")]);
@@ -431,34 +324,18 @@ fn b04_missing_state_is_unknown() {
 
     let mut agent = agent();
     let update = agent.apply_dialog_info(doc, now()).unwrap();
-    assert_eq!(
-        agent.dialogs().activity(),
-        LineActivity::Unknown,
-        "state unknown, not idle"
-    );
-    assert!(
-        update.events.is_empty(),
-        "no phase may be claimed: {:?}",
-        update.events
-    );
+    assert_eq!(agent.dialogs().activity(), LineActivity::Unknown, "state unknown, not idle");
+    assert!(update.events.is_empty(), "no phase may be claimed: {:?}", update.events);
 }
 
 #[test]
 fn b04_missing_state_keeps_call() {
     let mut agent = agent();
-    let confirmed = dialog_body(
-        1,
-        "full",
-        r#"<dialog id="1004"><state>confirmed</state></dialog>"#,
-    );
+    let confirmed = dialog_body(1, "full", r#"<dialog id="1004"><state>confirmed</state></dialog>"#);
     agent.apply_dialog_info(confirmed, now()).unwrap();
 
     let update = apply_dialog(&mut agent, "cases/B04-dialoginfo-dialog-without-state.xml");
-    assert!(
-        update.events.is_empty(),
-        "a stateless dialog must not end the call: {:?}",
-        update.events
-    );
+    assert!(update.events.is_empty(), "a stateless dialog must not end the call: {:?}", update.events);
 }
 
 #[test]
@@ -487,31 +364,22 @@ fn b06_id_only_busy_then_idle() {
 #[test]
 fn b07_version_reset_is_stale() {
     let limits = Limits::default();
-    let first =
-        parse_dialog_info(&sip_body("cases/B07-notify-cseq-backwards.1.sip"), &limits).unwrap();
-    let second =
-        parse_dialog_info(&sip_body("cases/B07-notify-cseq-backwards.2.sip"), &limits).unwrap();
+    let first = parse_dialog_info(&sip_body("cases/B07-notify-cseq-backwards.1.sip"), &limits).unwrap();
+    let second = parse_dialog_info(&sip_body("cases/B07-notify-cseq-backwards.2.sip"), &limits).unwrap();
 
     let mut agent = agent();
     agent.apply_dialog_info(first, now()).unwrap();
     let update = agent.apply_dialog_info(second, now()).unwrap();
     assert_eq!(update.version, VersionCheck::Stale { last: 41 });
     assert!(update.events.is_empty());
-    assert_eq!(
-        agent.dialogs().activity(),
-        LineActivity::OnCall,
-        "stale terminated must not apply"
-    );
+    assert_eq!(agent.dialogs().activity(), LineActivity::OnCall, "stale terminated must not apply");
 }
 
 #[test]
 fn b08_all_prefixed_is_open() {
     let doc = pidf("cases/B08-pidf-all-prefixed-ep.xml");
     assert_eq!(doc.tuples[0].basic, Some(BasicStatus::Open));
-    assert_eq!(
-        agent().apply_presence(doc, now()).events,
-        [state("presence:open")]
-    );
+    assert_eq!(agent().apply_presence(doc, now()).events, [state("presence:open")]);
 }
 
 #[test]
@@ -527,10 +395,7 @@ fn b11_person_on_the_phone() {
     assert_eq!(doc.tuples[0].basic, Some(BasicStatus::Open));
 
     let mut agent = agent();
-    assert_eq!(
-        agent.apply_presence(doc, now()).events,
-        [state("rpid:on-the-phone")]
-    );
+    assert_eq!(agent.apply_presence(doc, now()).events, [state("rpid:on-the-phone")]);
 }
 
 #[test]
@@ -538,11 +403,7 @@ fn b11_dialog_package_wins() {
     let mut agent = agent();
     apply_dialog(&mut agent, "rfc-bodies/RFC4235-full-no-dialogs.xml");
     let update = agent.apply_presence(pidf("cases/B11-pidf-asterisk-on-the-phone.xml"), now());
-    assert_eq!(
-        update.events,
-        [state("presence:open")],
-        "calls come from the dialog package"
-    );
+    assert_eq!(update.events, [state("presence:open")], "calls come from the dialog package");
 }
 
 #[test]
@@ -550,42 +411,26 @@ fn b12_leading_digit_tuple_closed() {
     let doc = pidf("cases/B12-pidf-tuple-id-leading-digit.xml");
     assert_eq!(doc.tuples[0].id, "0b3c7f2e");
     assert_eq!(doc.tuples[0].basic, Some(BasicStatus::Closed));
-    assert_eq!(
-        agent().apply_presence(doc, now()).events,
-        [state("presence:closed")]
-    );
+    assert_eq!(agent().apply_presence(doc, now()).events, [state("presence:closed")]);
 }
 
 #[test]
 fn b13_expired_contact_unregisters() {
     let doc = reginfo("cases/B13-reginfo-gruu-escaped-contact-id.xml");
     let contact = &doc.registrations[0].contacts[0];
-    assert_eq!(
-        contact.id,
-        "<urn:uuid:e123d008-44f5-5b24-9993-2b63d43f625d>"
-    );
+    assert_eq!(contact.id, "<urn:uuid:e123d008-44f5-5b24-9993-2b63d43f625d>");
     assert_eq!(contact.event, ContactEvent::Expired);
 
     let mut agent = agent();
     let update = agent.apply_reginfo(doc, now()).unwrap();
-    assert_eq!(
-        agent.is_registered(),
-        Some(false),
-        "AOR no longer registered, whatever the event"
-    );
-    assert_eq!(
-        agent.registration().end(),
-        Some(RegistrationEnd::Lost(Some(ContactEvent::Expired)))
-    );
+    assert_eq!(agent.is_registered(), Some(false), "AOR no longer registered, whatever the event");
+    assert_eq!(agent.registration().end(), Some(RegistrationEnd::Lost(Some(ContactEvent::Expired))));
     assert_eq!(update.events, [EventKind::Device { registered: false }]);
 }
 
 #[test]
 fn b13_expired_as_logout_option() {
-    let config = SipStateConfig {
-        expired_is_logout: true,
-        ..SipStateConfig::default()
-    };
+    let config = SipStateConfig { expired_is_logout: true, ..SipStateConfig::default() };
     let mut agent = AgentSipState::new(AOR, config);
     let update = apply_reg(&mut agent, "cases/B13-reginfo-gruu-escaped-contact-id.xml");
     assert_eq!(update.events, [EventKind::Logout]);
@@ -597,17 +442,11 @@ fn b14_unknown_param_ignored() {
     let contact = &doc.registrations[0].contacts[0];
     assert_eq!(contact.q, Some(0.5));
     assert_eq!(contact.expires, Some(595));
-    assert_eq!(
-        contact.uri,
-        "sip:1007@192.0.2.103:21061;ob;alias=192.0.2.103~21061~1"
-    );
+    assert_eq!(contact.uri, "sip:1007@192.0.2.103:21061;ob;alias=192.0.2.103~21061~1");
 
     let mut agent = agent();
     let update = agent.apply_reginfo(doc, now()).unwrap();
-    assert_eq!(
-        update.events,
-        [EventKind::Login, EventKind::Device { registered: true }]
-    );
+    assert_eq!(update.events, [EventKind::Login, EventKind::Device { registered: true }]);
 }
 
 // === combining the packages ===
@@ -617,32 +456,16 @@ fn lost_registration_holds_presence() {
     let active = r#"<contact id="c1" state="active" event="registered"><uri>sip:1001@192.0.2.7</uri></contact>"#;
     let expired = r#"<contact id="c1" state="terminated" event="expired"><uri>sip:1001@192.0.2.7</uri></contact>"#;
     let mut agent = agent();
-    agent
-        .apply_reginfo(reg_body(0, "active", active), now())
-        .unwrap();
+    agent.apply_reginfo(reg_body(0, "active", active), now()).unwrap();
     agent.apply_presence(pidf("cases/B08-pidf-all-prefixed-ep.xml"), now());
 
-    let lost = agent
-        .apply_reginfo(reg_body(1, "terminated", expired), now())
-        .unwrap();
+    let lost = agent.apply_reginfo(reg_body(1, "terminated", expired), now()).unwrap();
     assert_eq!(lost.events, [EventKind::Device { registered: false }]);
     let held_back = agent.apply_presence(pidf("cases/B12-pidf-tuple-id-leading-digit.xml"), now());
-    assert!(
-        held_back.events.is_empty(),
-        "presence must not speak while lost: {:?}",
-        held_back.events
-    );
+    assert!(held_back.events.is_empty(), "presence must not speak while lost: {:?}", held_back.events);
 
-    let back = agent
-        .apply_reginfo(reg_body(2, "active", active), now())
-        .unwrap();
-    assert_eq!(
-        back.events,
-        [
-            EventKind::Device { registered: true },
-            state("presence:closed")
-        ]
-    );
+    let back = agent.apply_reginfo(reg_body(2, "active", active), now()).unwrap();
+    assert_eq!(back.events, [EventKind::Device { registered: true }, state("presence:closed")]);
 }
 
 #[test]
@@ -658,27 +481,15 @@ fn rendering_no_holds_and_resumes() {
         )
     };
     let mut agent = agent();
-    agent
-        .apply_dialog_info(dialog_body(0, "full", ""), now())
-        .unwrap();
+    agent.apply_dialog_info(dialog_body(0, "full", ""), now()).unwrap();
     agent.apply_dialog_info(confirmed(1, "yes"), now()).unwrap();
 
     let held = agent.apply_dialog_info(confirmed(2, "no"), now()).unwrap();
-    assert_eq!(
-        held.events,
-        [EventKind::CallHold {
-            call_id: "c9@192.0.2.9".into()
-        }]
-    );
+    assert_eq!(held.events, [EventKind::CallHold { call_id: "c9@192.0.2.9".into() }]);
     assert_eq!(agent.dialogs().activity(), LineActivity::Held);
 
     let resumed = agent.apply_dialog_info(confirmed(3, "yes"), now()).unwrap();
-    assert_eq!(
-        resumed.events,
-        [EventKind::CallResume {
-            call_id: "c9@192.0.2.9".into()
-        }]
-    );
+    assert_eq!(resumed.events, [EventKind::CallResume { call_id: "c9@192.0.2.9".into() }]);
 }
 
 #[test]
@@ -686,40 +497,21 @@ fn forked_dialogs_are_one_call() {
     let forks = r#"<dialog id="f1" call-id="fork@192.0.2.9" local-tag="l" remote-tag="r1" direction="initiator"><state>early</state></dialog>
                    <dialog id="f2" call-id="fork@192.0.2.9" local-tag="l" remote-tag="r2" direction="initiator"><state>early</state></dialog>"#;
     let mut agent = agent();
-    let ringing_update = agent
-        .apply_dialog_info(dialog_body(0, "full", forks), now())
-        .unwrap();
-    assert_eq!(
-        ringing_update.events,
-        [ringing("fork@192.0.2.9", CallDirection::Outbound)]
-    );
+    let ringing_update = agent.apply_dialog_info(dialog_body(0, "full", forks), now()).unwrap();
+    assert_eq!(ringing_update.events, [ringing("fork@192.0.2.9", CallDirection::Outbound)]);
 
     let answered = r#"<dialog id="f1" call-id="fork@192.0.2.9"><state>confirmed</state></dialog>
                       <dialog id="f2" call-id="fork@192.0.2.9"><state event="cancelled">terminated</state></dialog>"#;
-    let update = agent
-        .apply_dialog_info(dialog_body(1, "partial", answered), now())
-        .unwrap();
-    assert_eq!(
-        update.events,
-        [start("fork@192.0.2.9", CallDirection::Outbound)]
-    );
+    let update = agent.apply_dialog_info(dialog_body(1, "partial", answered), now()).unwrap();
+    assert_eq!(update.events, [start("fork@192.0.2.9", CallDirection::Outbound)]);
 }
 
 #[test]
 fn partial_after_gap_is_flagged() {
     let mut agent = agent();
-    agent
-        .apply_dialog_info(dialog_body(0, "full", ""), now())
-        .unwrap();
+    agent.apply_dialog_info(dialog_body(0, "full", ""), now()).unwrap();
     let update = agent
-        .apply_dialog_info(
-            dialog_body(
-                5,
-                "partial",
-                r#"<dialog id="d"><state>early</state></dialog>"#,
-            ),
-            now(),
-        )
+        .apply_dialog_info(dialog_body(5, "partial", r#"<dialog id="d"><state>early</state></dialog>"#), now())
         .unwrap();
     assert_eq!(update.version, VersionCheck::Gap);
 }
@@ -728,20 +520,11 @@ fn partial_after_gap_is_flagged() {
 fn new_subscription_resets_version() {
     let mut agent = agent();
     agent
-        .apply_dialog_info(
-            dialog_body(
-                9,
-                "full",
-                r#"<dialog id="d"><state>confirmed</state></dialog>"#,
-            ),
-            now(),
-        )
+        .apply_dialog_info(dialog_body(9, "full", r#"<dialog id="d"><state>confirmed</state></dialog>"#), now())
         .unwrap();
     agent.reset_version(floorwatch::sip::body::Package::DialogInfo);
 
-    let update = agent
-        .apply_dialog_info(dialog_body(0, "full", ""), now())
-        .unwrap();
+    let update = agent.apply_dialog_info(dialog_body(0, "full", ""), now()).unwrap();
     assert_eq!(update.version, VersionCheck::InOrder);
     assert_eq!(update.events, [end("d")]);
 }
@@ -753,55 +536,31 @@ fn presence_codes_are_renamed() {
         ..Default::default()
     };
     let mut agent = AgentSipState::new(AOR, config);
-    let update = agent.apply_presence(
-        pidf("cases/B09-pidf-prefixed-root-default-ns-tuple.xml"),
-        now(),
-    );
+    let update = agent.apply_presence(pidf("cases/B09-pidf-prefixed-root-default-ns-tuple.xml"), now());
     assert_eq!(update.events, [state("Beschikbaar")]);
 }
 
 #[test]
 fn dialog_limit_spans_partials() {
-    let config = SipStateConfig {
-        max_items: 2,
-        ..SipStateConfig::default()
-    };
+    let config = SipStateConfig { max_items: 2, ..SipStateConfig::default() };
     let mut agent = AgentSipState::new(AOR, config);
-    agent
-        .apply_dialog_info(dialog_body(0, "full", ""), now())
-        .unwrap();
+    agent.apply_dialog_info(dialog_body(0, "full", ""), now()).unwrap();
     for (version, id) in [(1, "a"), (2, "b")] {
         let body = format!(r#"<dialog id="{id}"><state>early</state></dialog>"#);
-        agent
-            .apply_dialog_info(dialog_body(version, "partial", &body), now())
-            .unwrap();
+        agent.apply_dialog_info(dialog_body(version, "partial", &body), now()).unwrap();
     }
 
-    let third = dialog_body(
-        3,
-        "partial",
-        r#"<dialog id="c"><state>early</state></dialog>"#,
-    );
+    let third = dialog_body(3, "partial", r#"<dialog id="c"><state>early</state></dialog>"#);
     let err = agent.apply_dialog_info(third, now()).unwrap_err();
-    assert!(
-        matches!(err, StateError::TooManyDialogs { limit: 2, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StateError::TooManyDialogs { limit: 2, .. }), "{err}");
     assert_eq!(agent.dialogs().dialogs().count(), 2, "state unchanged");
 }
 
 #[test]
 fn oversized_body_names_limit() {
-    let limits = Limits {
-        max_body_bytes: 100,
-        ..Limits::default()
-    };
-    let err =
-        parse_dialog_info(&corpus("rfc-bodies/RFC4235-all-elements.xml"), &limits).unwrap_err();
-    assert!(
-        matches!(err, BodyError::TooLarge { limit: 100, .. }),
-        "{err}"
-    );
+    let limits = Limits { max_body_bytes: 100, ..Limits::default() };
+    let err = parse_dialog_info(&corpus("rfc-bodies/RFC4235-all-elements.xml"), &limits).unwrap_err();
+    assert!(matches!(err, BodyError::TooLarge { limit: 100, .. }), "{err}");
     assert!(err.to_string().contains("limit of 100 bytes"), "{err}");
 }
 
@@ -831,10 +590,7 @@ fn exercise(body: &[u8]) -> bool {
 fn exercise_or_report(name: &str, variant: &str, body: &[u8]) -> bool {
     match catch_unwind(AssertUnwindSafe(|| exercise(body))) {
         Ok(accepted) => accepted,
-        Err(_) => panic!(
-            "{name}: parsing panicked on {variant}: {:?}",
-            String::from_utf8_lossy(body)
-        ),
+        Err(_) => panic!("{name}: parsing panicked on {variant}: {:?}", String::from_utf8_lossy(body)),
     }
 }
 
@@ -851,18 +607,8 @@ fn corpus_truncations_never_panic() {
 #[test]
 fn corpus_mutations_never_panic() {
     const MUTATIONS_PER_FILE: usize = 2000;
-    const TOKENS: [&[u8]; 10] = [
-        b"<",
-        b">",
-        b"&",
-        b"</",
-        b"/>",
-        b"\"",
-        b"&#0;",
-        b"&#x110000;",
-        b"xmlns:x=\"\"",
-        b"<![CDATA[x]]>",
-    ];
+    const TOKENS: [&[u8]; 10] =
+        [b"<", b">", b"&", b"</", b"/>", b"\"", b"&#0;", b"&#x110000;", b"xmlns:x=\"\"", b"<![CDATA[x]]>"];
 
     let mut rng = StdRng::seed_from_u64(0x5eed_b0d1);
     let mut accepted = 0;

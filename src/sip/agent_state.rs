@@ -17,8 +17,8 @@ use thiserror::Error;
 
 use crate::domain::{CallDirection, EventKind};
 use crate::sip::body::{
-    ContactEvent, ContactState, Dialog, DialogDirection, DialogInfo, DialogPhase, DocumentState,
-    Package, Presence, RegInfo, Registration, RegistrationState,
+    ContactEvent, ContactState, Dialog, DialogDirection, DialogInfo, DialogPhase, DocumentState, Package, Presence,
+    RegInfo, Registration, RegistrationState,
 };
 
 /// Default maximum number of dialogs, and of active contacts, tracked per
@@ -50,22 +50,10 @@ pub enum VersionCheck {
 /// Error from applying a document. The state is left unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StateError {
-    #[error(
-        "{aor}: applying the dialog-info document would track {count} dialogs, more than the limit of {limit}"
-    )]
-    TooManyDialogs {
-        aor: String,
-        count: usize,
-        limit: usize,
-    },
-    #[error(
-        "{aor}: applying the reginfo document would track {count} active contacts, more than the limit of {limit}"
-    )]
-    TooManyContacts {
-        aor: String,
-        count: usize,
-        limit: usize,
-    },
+    #[error("{aor}: applying the dialog-info document would track {count} dialogs, more than the limit of {limit}")]
+    TooManyDialogs { aor: String, count: usize, limit: usize },
+    #[error("{aor}: applying the reginfo document would track {count} active contacts, more than the limit of {limit}")]
+    TooManyContacts { aor: String, count: usize, limit: usize },
 }
 
 // === dialog package ===
@@ -253,13 +241,7 @@ impl Default for DialogState {
 impl DialogState {
     /// Creates an empty state that tracks at most `max_dialogs` dialogs.
     pub fn new(max_dialogs: usize) -> DialogState {
-        DialogState {
-            version: None,
-            has_state: false,
-            dialogs: BTreeMap::new(),
-            ended: VecDeque::new(),
-            max_dialogs,
-        }
+        DialogState { version: None, has_state: false, dialogs: BTreeMap::new(), ended: VecDeque::new(), max_dialogs }
     }
 
     /// Applies a document.
@@ -309,12 +291,7 @@ impl DialogState {
             for (id, old) in &self.dialogs {
                 let reported = ended.iter().any(|e| &e.id == id);
                 if !dialogs.contains_key(id) && !reported {
-                    ended.push(EndedDialog {
-                        id: id.clone(),
-                        call_id: old.call_id.clone(),
-                        event: None,
-                        code: None,
-                    });
+                    ended.push(EndedDialog { id: id.clone(), call_id: old.call_id.clone(), event: None, code: None });
                 }
             }
         }
@@ -372,11 +349,7 @@ impl DialogState {
         for dialog in self.dialogs.values() {
             let call_id = dialog.call_id.clone().unwrap_or_else(|| dialog.id.clone());
             let phase = dialog_call_phase(dialog);
-            let call = calls.entry(call_id.clone()).or_insert(CallView {
-                call_id,
-                direction: None,
-                phase,
-            });
+            let call = calls.entry(call_id.clone()).or_insert(CallView { call_id, direction: None, phase });
             call.direction = call.direction.or(dialog.direction);
             call.phase = stronger_phase(call.phase, phase);
         }
@@ -418,9 +391,7 @@ fn merge_dialog(old: Dialog, new: Dialog) -> Dialog {
 fn dialog_call_phase(dialog: &Dialog) -> CallPhase {
     match dialog.phase() {
         None => CallPhase::Unknown,
-        Some(DialogPhase::Trying | DialogPhase::Proceeding | DialogPhase::Early) => {
-            CallPhase::Ringing
-        }
+        Some(DialogPhase::Trying | DialogPhase::Proceeding | DialogPhase::Early) => CallPhase::Ringing,
         Some(DialogPhase::Confirmed) if dialog.is_held() => CallPhase::Held,
         Some(DialogPhase::Confirmed) => CallPhase::Connected,
         // Terminated dialogs are never stored; count one as gone.
@@ -443,9 +414,7 @@ fn version_check(last: Option<u64>, version: u64, state: DocumentState) -> Versi
     match (last, state) {
         (Some(last), _) if version <= last => VersionCheck::Stale { last },
         (None, DocumentState::Partial) => VersionCheck::Gap,
-        (Some(last), DocumentState::Partial) if version > last.saturating_add(1) => {
-            VersionCheck::Gap
-        }
+        (Some(last), DocumentState::Partial) if version > last.saturating_add(1) => VersionCheck::Gap,
         _ => VersionCheck::InOrder,
     }
 }
@@ -526,13 +495,7 @@ impl RegState {
     /// Creates an empty state that tracks at most `max_contacts` active
     /// contacts.
     pub fn new(max_contacts: usize) -> RegState {
-        RegState {
-            version: None,
-            has_state: false,
-            registrations: BTreeMap::new(),
-            end: None,
-            max_contacts,
-        }
+        RegState { version: None, has_state: false, registrations: BTreeMap::new(), end: None, max_contacts }
     }
 
     /// Applies a document.
@@ -564,21 +527,13 @@ impl RegState {
 
         let count: usize = registrations.values().map(|r| r.contacts.len()).sum();
         if count > self.max_contacts {
-            return Err(StateError::TooManyContacts {
-                aor: aor.to_string(),
-                count,
-                limit: self.max_contacts,
-            });
+            return Err(StateError::TooManyContacts { aor: aor.to_string(), count, limit: self.max_contacts });
         }
 
         self.registrations = registrations;
         self.version = Some(doc.version);
         self.has_state = true;
-        self.end = if self.is_registered() {
-            None
-        } else {
-            Some(self.end_reason(&was_active, &terminated))
-        };
+        self.end = if self.is_registered() { None } else { Some(self.end_reason(&was_active, &terminated)) };
         Ok(check)
     }
 
@@ -640,19 +595,14 @@ impl RegState {
             previously_active
         };
 
-        let deliberate = events
-            .iter()
-            .find(|e| matches!(e, ContactEvent::Unregistered | ContactEvent::Deactivated));
+        let deliberate = events.iter().find(|e| matches!(e, ContactEvent::Unregistered | ContactEvent::Deactivated));
         if let Some(event) = deliberate {
             return RegistrationEnd::Deregistered(*event);
         }
         if let Some(event) = events.first() {
             return RegistrationEnd::Lost(Some(*event));
         }
-        let never = self
-            .registrations
-            .values()
-            .all(|r| r.state == RegistrationState::Init);
+        let never = self.registrations.values().all(|r| r.state == RegistrationState::Init);
         if never && was_active.is_empty() {
             return self.end.unwrap_or(RegistrationEnd::NeverRegistered);
         }
@@ -666,22 +616,18 @@ fn apply_registration(
     registration: &Registration,
     terminated: &mut Vec<(String, String, ContactEvent)>,
 ) {
-    let entry = registrations
-        .entry(registration.id.clone())
-        .or_insert_with(|| RegistrationEntry {
-            aor: registration.aor.clone(),
-            state: registration.state,
-            contacts: BTreeMap::new(),
-        });
+    let entry = registrations.entry(registration.id.clone()).or_insert_with(|| RegistrationEntry {
+        aor: registration.aor.clone(),
+        state: registration.state,
+        contacts: BTreeMap::new(),
+    });
     entry.aor = registration.aor.clone();
     entry.state = registration.state;
 
     for contact in &registration.contacts {
         match contact.state {
             ContactState::Active => {
-                entry
-                    .contacts
-                    .insert(contact.id.clone(), contact.uri.clone());
+                entry.contacts.insert(contact.id.clone(), contact.uri.clone());
             }
             ContactState::Terminated => {
                 entry.contacts.remove(&contact.id);
@@ -730,11 +676,7 @@ impl AgentSipState {
     }
 
     /// Applies a dialog-info document and returns the resulting events.
-    pub fn apply_dialog_info(
-        &mut self,
-        doc: DialogInfo,
-        now: Timestamp,
-    ) -> Result<Update, StateError> {
+    pub fn apply_dialog_info(&mut self, doc: DialogInfo, now: Timestamp) -> Result<Update, StateError> {
         let version = doc.version;
         let check = self.dialogs.apply(doc, &self.aor)?;
         Ok(self.finish(Package::DialogInfo, version, check, now))
@@ -743,10 +685,7 @@ impl AgentSipState {
     /// Applies a presence document and returns the resulting events.
     pub fn apply_presence(&mut self, doc: Presence, now: Timestamp) -> Update {
         self.presence.apply(doc);
-        Update {
-            version: VersionCheck::InOrder,
-            events: self.reconcile(now),
-        }
+        Update { version: VersionCheck::InOrder, events: self.reconcile(now) }
     }
 
     /// Applies a reginfo document and returns the resulting events.
@@ -789,35 +728,21 @@ impl AgentSipState {
     /// Returns true when the reg package reports an active contact for the
     /// AOR, false when it reports none, and `None` before any reginfo.
     pub fn is_registered(&self) -> Option<bool> {
-        self.registration
-            .has_state()
-            .then(|| self.registration.is_registered())
+        self.registration.has_state().then(|| self.registration.is_registered())
     }
 
-    fn finish(
-        &mut self,
-        package: Package,
-        version: u64,
-        check: VersionCheck,
-        now: Timestamp,
-    ) -> Update {
+    fn finish(&mut self, package: Package, version: u64, check: VersionCheck, now: Timestamp) -> Update {
         match check {
             VersionCheck::Stale { last } => {
                 tracing::debug!(aor = %self.aor, %package, version, last, "stale document ignored");
-                return Update {
-                    version: check,
-                    events: Vec::new(),
-                };
+                return Update { version: check, events: Vec::new() };
             }
             VersionCheck::Gap => {
                 tracing::debug!(aor = %self.aor, %package, version, "document applied after a version gap");
             }
             VersionCheck::InOrder => {}
         }
-        Update {
-            version: check,
-            events: self.reconcile(now),
-        }
+        Update { version: check, events: self.reconcile(now) }
     }
 
     /// Returns the events that take the reported view to the current one,
@@ -838,13 +763,8 @@ impl AgentSipState {
                 events.push(EventKind::Login);
                 events.push(EventKind::Device { registered: true });
             }
-            (LoginView::Lost, LoginView::Registered) => {
-                events.push(EventKind::Device { registered: true })
-            }
-            (
-                LoginView::Unknown | LoginView::Registered | LoginView::Lost,
-                LoginView::LoggedOut,
-            ) => {
+            (LoginView::Lost, LoginView::Registered) => events.push(EventKind::Device { registered: true }),
+            (LoginView::Unknown | LoginView::Registered | LoginView::Lost, LoginView::LoggedOut) => {
                 events.push(EventKind::Logout);
             }
             (LoginView::Unknown | LoginView::Registered, LoginView::Lost) => {
@@ -870,28 +790,18 @@ impl AgentSipState {
             return LoginView::Registered;
         }
         match self.registration.end() {
-            Some(RegistrationEnd::Lost(Some(ContactEvent::Expired)))
-                if self.config.expired_is_logout =>
-            {
+            Some(RegistrationEnd::Lost(Some(ContactEvent::Expired))) if self.config.expired_is_logout => {
                 LoginView::LoggedOut
             }
             Some(RegistrationEnd::Lost(_)) => LoginView::Lost,
-            Some(RegistrationEnd::Deregistered(_) | RegistrationEnd::NeverRegistered) | None => {
-                LoginView::LoggedOut
-            }
+            Some(RegistrationEnd::Deregistered(_) | RegistrationEnd::NeverRegistered) | None => LoginView::LoggedOut,
         }
     }
 
     fn reconcile_calls(&mut self, events: &mut Vec<EventKind>) {
         let calls = self.dialogs.calls();
 
-        let gone: Vec<String> = self
-            .reported
-            .calls
-            .keys()
-            .filter(|id| !calls.contains_key(*id))
-            .cloned()
-            .collect();
+        let gone: Vec<String> = self.reported.calls.keys().filter(|id| !calls.contains_key(*id)).cloned().collect();
         for call_id in gone {
             self.reported.calls.remove(&call_id);
             events.push(EventKind::CallEnd { call_id });
@@ -922,12 +832,7 @@ impl AgentSipState {
         let Some(code) = self.presence.code(now, self.dialogs.has_state()) else {
             return;
         };
-        let code = self
-            .config
-            .presence_codes
-            .get(&code)
-            .cloned()
-            .unwrap_or(code);
+        let code = self.config.presence_codes.get(&code).cloned().unwrap_or(code);
         if self.reported.code.as_ref() != Some(&code) {
             self.reported.code = Some(code.clone());
             events.push(EventKind::State { code });
@@ -949,29 +854,16 @@ fn call_transition(
     let id = || call_id.to_string();
     match (before, after) {
         (_, CallPhase::Unknown) => return before,
-        (None, CallPhase::Ringing) => events.push(EventKind::CallRinging {
-            call_id: id(),
-            direction,
-        }),
+        (None, CallPhase::Ringing) => events.push(EventKind::CallRinging { call_id: id(), direction }),
         (None | Some(CallPhase::Ringing), CallPhase::Connected) => {
-            events.push(EventKind::CallStart {
-                call_id: id(),
-                direction,
-            });
+            events.push(EventKind::CallStart { call_id: id(), direction });
         }
         (None | Some(CallPhase::Ringing), CallPhase::Held) => {
-            events.push(EventKind::CallStart {
-                call_id: id(),
-                direction,
-            });
+            events.push(EventKind::CallStart { call_id: id(), direction });
             events.push(EventKind::CallHold { call_id: id() });
         }
-        (Some(CallPhase::Connected), CallPhase::Held) => {
-            events.push(EventKind::CallHold { call_id: id() })
-        }
-        (Some(CallPhase::Held), CallPhase::Connected) => {
-            events.push(EventKind::CallResume { call_id: id() })
-        }
+        (Some(CallPhase::Connected), CallPhase::Held) => events.push(EventKind::CallHold { call_id: id() }),
+        (Some(CallPhase::Held), CallPhase::Connected) => events.push(EventKind::CallResume { call_id: id() }),
         // Unchanged, or back to ringing, which a call never does.
         (Some(phase), _) => return Some(phase),
     }

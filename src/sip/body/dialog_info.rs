@@ -9,8 +9,8 @@
 
 use super::xml::{self, Element};
 use super::{
-    BodyError, DocumentState, Limits, Package, check_count, expect_root, non_empty,
-    parse_document_state, parse_version, required,
+    BodyError, DocumentState, Limits, Package, check_count, expect_root, non_empty, parse_document_state,
+    parse_version, required,
 };
 
 /// The dialog-info namespace.
@@ -114,18 +114,11 @@ pub fn parse_dialog_info(body: &[u8], limits: &Limits) -> Result<DialogInfo, Bod
         check_count(PACKAGE, "dialog", dialogs.len() + 1, limits)?;
         dialogs.push(parse_dialog(element)?);
     }
-    Ok(DialogInfo {
-        version,
-        state,
-        entity,
-        dialogs,
-    })
+    Ok(DialogInfo { version, state, entity, dialogs })
 }
 
 fn parse_dialog(element: &Element) -> Result<Dialog, BodyError> {
-    let id = required(PACKAGE, element, "dialog", "id")?
-        .trim()
-        .to_string();
+    let id = required(PACKAGE, element, "dialog", "id")?.trim().to_string();
     if id.is_empty() {
         return Err(BodyError::InvalidAttribute {
             package: PACKAGE,
@@ -151,14 +144,9 @@ fn parse_dialog(element: &Element) -> Result<Dialog, BodyError> {
         }
     };
 
-    let status = element
-        .child(DIALOG_INFO_NS, "state")
-        .map(parse_status)
-        .transpose()?;
+    let status = element.child(DIALOG_INFO_NS, "state").map(parse_status).transpose()?;
     // Duration is informational; a bad value is dropped, not fatal.
-    let duration = element
-        .child(DIALOG_INFO_NS, "duration")
-        .and_then(|d| d.trimmed_text().parse().ok());
+    let duration = element.child(DIALOG_INFO_NS, "duration").and_then(|d| d.trimmed_text().parse().ok());
 
     Ok(Dialog {
         id,
@@ -168,12 +156,8 @@ fn parse_dialog(element: &Element) -> Result<Dialog, BodyError> {
         direction,
         status,
         duration,
-        local: element
-            .child(DIALOG_INFO_NS, "local")
-            .map(parse_participant),
-        remote: element
-            .child(DIALOG_INFO_NS, "remote")
-            .map(parse_participant),
+        local: element.child(DIALOG_INFO_NS, "local").map(parse_participant),
+        remote: element.child(DIALOG_INFO_NS, "remote").map(parse_participant),
     })
 }
 
@@ -211,11 +195,7 @@ fn parse_status(element: &Element) -> Result<DialogStatus, BodyError> {
         },
     };
 
-    Ok(DialogStatus {
-        phase,
-        event: non_empty(element.attribute("event")),
-        code,
-    })
+    Ok(DialogStatus { phase, event: non_empty(element.attribute("event")), code })
 }
 
 fn parse_participant(element: &Element) -> Participant {
@@ -240,11 +220,7 @@ fn rendering_of(target: &Element) -> Option<Rendering> {
         }
     }
 
-    if let Some(attribute) = target
-        .attributes
-        .iter()
-        .find(|a| a.ns.is_none() && is_rendering_name(&a.name))
-    {
+    if let Some(attribute) = target.attributes.iter().find(|a| a.ns.is_none() && is_rendering_name(&a.name)) {
         return Some(rendering_value(&attribute.value));
     }
 
@@ -256,9 +232,7 @@ fn rendering_of(target: &Element) -> Option<Rendering> {
 }
 
 fn is_rendering_name(name: &str) -> bool {
-    name.trim()
-        .trim_start_matches('+')
-        .eq_ignore_ascii_case("sip.rendering")
+    name.trim().trim_start_matches('+').eq_ignore_ascii_case("sip.rendering")
 }
 
 fn rendering_value(value: &str) -> Rendering {
@@ -278,10 +252,7 @@ impl Dialog {
     /// Returns true when either side's target reports that it is not rendering
     /// media, which is how RFC 4235 §4.1.6 marks a held dialog.
     pub fn is_held(&self) -> bool {
-        [&self.local, &self.remote]
-            .into_iter()
-            .flatten()
-            .any(|p| p.rendering == Some(Rendering::No))
+        [&self.local, &self.remote].into_iter().flatten().any(|p| p.rendering == Some(Rendering::No))
     }
 
     /// Returns the phase, or `None` when the document gave no `<state>`.
@@ -316,32 +287,14 @@ mod tests {
 
     #[test]
     fn dialog_without_id_is_rejected() {
-        let err = parse(&format!(
-            "{HEAD}<dialog><state>early</state></dialog></dialog-info>"
-        ))
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "dialog-info: <dialog> without id attribute"
-        );
+        let err = parse(&format!("{HEAD}<dialog><state>early</state></dialog></dialog-info>")).unwrap_err();
+        assert_eq!(err.to_string(), "dialog-info: <dialog> without id attribute");
     }
 
     #[test]
     fn unknown_phase_is_rejected() {
-        let err = parse(&format!(
-            "{HEAD}<dialog id=\"d\"><state>ringing</state></dialog></dialog-info>"
-        ))
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BodyError::InvalidText {
-                    element: "state",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        let err = parse(&format!("{HEAD}<dialog id=\"d\"><state>ringing</state></dialog></dialog-info>")).unwrap_err();
+        assert!(matches!(err, BodyError::InvalidText { element: "state", .. }), "{err}");
     }
 
     #[test]
@@ -380,15 +333,8 @@ mod tests {
     #[test]
     fn too_many_dialogs_name_the_limit() {
         let dialogs: String = (0..3).map(|i| format!("<dialog id=\"{i}\"/>")).collect();
-        let limits = Limits {
-            max_items: 2,
-            ..Limits::default()
-        };
-        let err = parse_dialog_info(format!("{HEAD}{dialogs}</dialog-info>").as_bytes(), &limits)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "dialog-info: more than the limit of 2 <dialog> elements in one body"
-        );
+        let limits = Limits { max_items: 2, ..Limits::default() };
+        let err = parse_dialog_info(format!("{HEAD}{dialogs}</dialog-info>").as_bytes(), &limits).unwrap_err();
+        assert_eq!(err.to_string(), "dialog-info: more than the limit of 2 <dialog> elements in one body");
     }
 }

@@ -20,15 +20,10 @@ use std::fmt;
 use thiserror::Error;
 
 pub use dialog_info::{
-    Dialog, DialogDirection, DialogInfo, DialogPhase, DialogStatus, Participant, Rendering,
-    parse_dialog_info,
+    Dialog, DialogDirection, DialogInfo, DialogPhase, DialogStatus, Participant, Rendering, parse_dialog_info,
 };
-pub use pidf::{
-    Activities, Activity, BasicStatus, Device, Note, Person, Presence, Tuple, parse_pidf,
-};
-pub use reginfo::{
-    Contact, ContactEvent, ContactState, RegInfo, Registration, RegistrationState, parse_reginfo,
-};
+pub use pidf::{Activities, Activity, BasicStatus, Device, Note, Person, Presence, Tuple, parse_pidf};
+pub use reginfo::{Contact, ContactEvent, ContactState, RegInfo, Registration, RegistrationState, parse_reginfo};
 
 /// The body format a document or an error belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,31 +63,19 @@ pub enum BodyError {
     #[error(
         "{package}: body is {size} bytes, more than the limit of {limit} bytes; raise the body size limit or fix the sender"
     )]
-    TooLarge {
-        package: Package,
-        size: usize,
-        limit: usize,
-    },
+    TooLarge { package: Package, size: usize, limit: usize },
 
     #[error("{package}: elements nest deeper than the limit of {limit} levels")]
     TooDeep { package: Package, limit: usize },
 
     #[error("{package}: more than the limit of {limit} <{element}> elements in one body")]
-    TooManyItems {
-        package: Package,
-        element: &'static str,
-        limit: usize,
-    },
+    TooManyItems { package: Package, element: &'static str, limit: usize },
 
     #[error("{package}: body is not valid UTF-8 (first invalid byte at offset {offset})")]
     NotUtf8 { package: Package, offset: usize },
 
     #[error("{package}: malformed XML near byte {position}: {message}")]
-    Malformed {
-        package: Package,
-        position: u64,
-        message: String,
-    },
+    Malformed { package: Package, position: u64, message: String },
 
     #[error("{package}: body contains no root element")]
     Empty { package: Package },
@@ -109,11 +92,7 @@ pub enum BodyError {
     },
 
     #[error("{package}: <{element}> without {attribute} attribute")]
-    MissingAttribute {
-        package: Package,
-        element: &'static str,
-        attribute: &'static str,
-    },
+    MissingAttribute { package: Package, element: &'static str, attribute: &'static str },
 
     #[error("{package}: <{element}> has invalid {attribute} {value:?}; expected {expected}")]
     InvalidAttribute {
@@ -125,19 +104,10 @@ pub enum BodyError {
     },
 
     #[error("{package}: <{element}> without a <{child}> child")]
-    MissingElement {
-        package: Package,
-        element: &'static str,
-        child: &'static str,
-    },
+    MissingElement { package: Package, element: &'static str, child: &'static str },
 
     #[error("{package}: <{element}> has invalid content {value:?}; expected {expected}")]
-    InvalidText {
-        package: Package,
-        element: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    InvalidText { package: Package, element: &'static str, value: String, expected: &'static str },
 }
 
 // === impl Package ===
@@ -165,11 +135,7 @@ impl Default for Limits {
     /// agent (a few hundred bytes, depth 6, a handful of dialogs), and small
     /// enough that a hostile body costs little to reject.
     fn default() -> Self {
-        Limits {
-            max_body_bytes: 64 * 1024,
-            max_depth: 32,
-            max_items: 256,
-        }
+        Limits { max_body_bytes: 64 * 1024, max_depth: 32, max_items: 256 }
     }
 }
 
@@ -182,40 +148,23 @@ fn required<'a>(
     tag: &'static str,
     attribute: &'static str,
 ) -> Result<&'a str, BodyError> {
-    element
-        .attribute(attribute)
-        .ok_or(BodyError::MissingAttribute {
-            package,
-            element: tag,
-            attribute,
-        })
+    element.attribute(attribute).ok_or(BodyError::MissingAttribute { package, element: tag, attribute })
 }
 
 /// Parses the `version` attribute of a root element (xs:nonNegativeInteger).
-fn parse_version(
-    package: Package,
-    root: &xml::Element,
-    tag: &'static str,
-) -> Result<u64, BodyError> {
+fn parse_version(package: Package, root: &xml::Element, tag: &'static str) -> Result<u64, BodyError> {
     let value = required(package, root, tag, "version")?;
-    value
-        .trim()
-        .parse()
-        .map_err(|_| BodyError::InvalidAttribute {
-            package,
-            element: tag,
-            attribute: "version",
-            value: value.to_string(),
-            expected: "a non-negative integer",
-        })
+    value.trim().parse().map_err(|_| BodyError::InvalidAttribute {
+        package,
+        element: tag,
+        attribute: "version",
+        value: value.to_string(),
+        expected: "a non-negative integer",
+    })
 }
 
 /// Parses the `state` attribute of a root element (`full` or `partial`).
-fn parse_document_state(
-    package: Package,
-    root: &xml::Element,
-    tag: &'static str,
-) -> Result<DocumentState, BodyError> {
+fn parse_document_state(package: Package, root: &xml::Element, tag: &'static str) -> Result<DocumentState, BodyError> {
     let value = required(package, root, tag, "state")?;
     match value.trim() {
         "full" => Ok(DocumentState::Full),
@@ -240,28 +189,13 @@ fn expect_root(
     if root.is(expected_ns, expected) {
         return Ok(());
     }
-    Err(BodyError::WrongRoot {
-        package,
-        found: root.name.clone(),
-        found_ns: root.ns.clone(),
-        expected,
-        expected_ns,
-    })
+    Err(BodyError::WrongRoot { package, found: root.name.clone(), found_ns: root.ns.clone(), expected, expected_ns })
 }
 
 /// Fails when `count` exceeds the item limit.
-fn check_count(
-    package: Package,
-    element: &'static str,
-    count: usize,
-    limits: &Limits,
-) -> Result<(), BodyError> {
+fn check_count(package: Package, element: &'static str, count: usize, limits: &Limits) -> Result<(), BodyError> {
     if count > limits.max_items {
-        return Err(BodyError::TooManyItems {
-            package,
-            element,
-            limit: limits.max_items,
-        });
+        return Err(BodyError::TooManyItems { package, element, limit: limits.max_items });
     }
     Ok(())
 }
@@ -269,8 +203,5 @@ fn check_count(
 /// Returns `Some(text)` for an attribute or element text that is present
 /// and not blank.
 fn non_empty(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+    value.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }

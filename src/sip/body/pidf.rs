@@ -157,9 +157,7 @@ pub fn parse_pidf(body: &[u8], limits: &Limits) -> Result<Presence, BodyError> {
             check_count(PACKAGE, "device", presence.devices.len() + 1, limits)?;
             presence.devices.push(Device {
                 id: non_empty(child.attribute("id")),
-                device_id: child
-                    .child(DATA_MODEL_NS, "deviceID")
-                    .and_then(|d| non_empty(Some(d.trimmed_text()))),
+                device_id: child.child(DATA_MODEL_NS, "deviceID").and_then(|d| non_empty(Some(d.trimmed_text()))),
                 activities: activities_of(child),
                 notes: notes_of(child, DATA_MODEL_NS),
             });
@@ -169,9 +167,7 @@ pub fn parse_pidf(body: &[u8], limits: &Limits) -> Result<Presence, BodyError> {
 }
 
 fn parse_tuple(element: &Element) -> Result<Tuple, BodyError> {
-    let id = required(PACKAGE, element, "tuple", "id")?
-        .trim()
-        .to_string();
+    let id = required(PACKAGE, element, "tuple", "id")?.trim().to_string();
     let status = element.child(PIDF_NS, "status");
 
     let basic = match status.and_then(|s| s.child(PIDF_NS, "basic")) {
@@ -201,19 +197,14 @@ fn parse_tuple(element: &Element) -> Result<Tuple, BodyError> {
     Ok(Tuple {
         id,
         basic,
-        contact: element
-            .child(PIDF_NS, "contact")
-            .and_then(|c| non_empty(Some(c.trimmed_text()))),
+        contact: element.child(PIDF_NS, "contact").and_then(|c| non_empty(Some(c.trimmed_text()))),
         notes: notes_of(element, PIDF_NS),
         activities,
     })
 }
 
 fn activities_of(element: &Element) -> Vec<Activities> {
-    element
-        .children_named(RPID_NS, "activities")
-        .map(parse_activities)
-        .collect()
+    element.children_named(RPID_NS, "activities").map(parse_activities).collect()
 }
 
 fn parse_activities(element: &Element) -> Activities {
@@ -228,9 +219,7 @@ fn parse_activities(element: &Element) -> Activities {
             activities.notes.push(note(child));
         } else if child.is(RPID_NS, "other") {
             activities.items.push(Activity::other(child.trimmed_text()));
-        } else if child.ns.as_deref() == Some(RPID_NS)
-            && RFC4480_ACTIVITIES.contains(&child.name.as_str())
-        {
+        } else if child.ns.as_deref() == Some(RPID_NS) && RFC4480_ACTIVITIES.contains(&child.name.as_str()) {
             activities.items.push(Activity(child.name.clone()));
         } else {
             // An activity RFC 4480 does not define, in the RPID namespace
@@ -252,10 +241,7 @@ fn notes_of(element: &Element, ns: &str) -> Vec<Note> {
 }
 
 fn note(element: &Element) -> Note {
-    Note {
-        lang: non_empty(element.attribute_ns(XML_NS, "lang")),
-        text: element.trimmed_text().to_string(),
-    }
+    Note { lang: non_empty(element.attribute_ns(XML_NS, "lang")), text: element.trimmed_text().to_string() }
 }
 
 // === impl Activity ===
@@ -264,11 +250,7 @@ impl Activity {
     /// Creates an activity from an RFC 4480 name, or `other:<name>` for
     /// any other name.
     pub fn new(name: &str) -> Activity {
-        if RFC4480_ACTIVITIES.contains(&name) {
-            Activity(name.to_string())
-        } else {
-            Activity::other(name)
-        }
+        if RFC4480_ACTIVITIES.contains(&name) { Activity(name.to_string()) } else { Activity::other(name) }
     }
 
     /// Creates `other:<text>`, with the text trimmed, inner whitespace
@@ -276,11 +258,7 @@ impl Activity {
     pub fn other(text: &str) -> Activity {
         let words: Vec<&str> = text.split_whitespace().collect();
         let joined: String = words.join("-").chars().take(MAX_OTHER_CHARS).collect();
-        if joined.is_empty() {
-            Activity("other".to_string())
-        } else {
-            Activity(format!("other:{joined}"))
-        }
+        if joined.is_empty() { Activity("other".to_string()) } else { Activity(format!("other:{joined}")) }
     }
 
     /// Returns the name: `away`, `on-the-phone`, `other:lunch`, ….
@@ -314,8 +292,7 @@ mod tests {
 
     #[test]
     fn tuple_without_id_is_rejected() {
-        let err = parse(r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple/></presence>"#)
-            .unwrap_err();
+        let err = parse(r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple/></presence>"#).unwrap_err();
         assert_eq!(err.to_string(), "pidf: <tuple> without id attribute");
     }
 
@@ -326,11 +303,7 @@ mod tests {
             <dm:person id="p"><r:activities><r:lunch/><r:other> coffee  break </r:other></r:activities></dm:person>
             </presence>"#;
         let presence = parse(body).unwrap();
-        let names: Vec<&str> = presence.persons[0].activities[0]
-            .items
-            .iter()
-            .map(Activity::as_str)
-            .collect();
+        let names: Vec<&str> = presence.persons[0].activities[0].items.iter().map(Activity::as_str).collect();
         assert_eq!(names, ["other:lunch", "other:coffee-break"]);
     }
 
@@ -346,13 +319,7 @@ mod tests {
     #[test]
     fn invalid_basic_is_rejected() {
         let body = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple id="t"><status><basic>maybe</basic></status></tuple></presence>"#;
-        assert!(matches!(
-            parse(body).unwrap_err(),
-            BodyError::InvalidText {
-                element: "basic",
-                ..
-            }
-        ));
+        assert!(matches!(parse(body).unwrap_err(), BodyError::InvalidText { element: "basic", .. }));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 use super::xml::{self, Element};
 use super::{
-    BodyError, DocumentState, Limits, Package, check_count, expect_root, non_empty,
-    parse_document_state, parse_version, required,
+    BodyError, DocumentState, Limits, Package, check_count, expect_root, non_empty, parse_document_state,
+    parse_version, required,
 };
 
 /// The reginfo namespace.
@@ -100,20 +100,12 @@ pub fn parse_reginfo(body: &[u8], limits: &Limits) -> Result<RegInfo, BodyError>
         check_count(PACKAGE, "contact", contact_count, limits)?;
         registrations.push(registration);
     }
-    Ok(RegInfo {
-        version,
-        state,
-        registrations,
-    })
+    Ok(RegInfo { version, state, registrations })
 }
 
 fn parse_registration(element: &Element, limits: &Limits) -> Result<Registration, BodyError> {
-    let aor = required(PACKAGE, element, "registration", "aor")?
-        .trim()
-        .to_string();
-    let id = required(PACKAGE, element, "registration", "id")?
-        .trim()
-        .to_string();
+    let aor = required(PACKAGE, element, "registration", "aor")?.trim().to_string();
+    let id = required(PACKAGE, element, "registration", "id")?.trim().to_string();
     let state_value = required(PACKAGE, element, "registration", "state")?;
     let state = match state_value.trim() {
         "init" => RegistrationState::Init,
@@ -135,18 +127,11 @@ fn parse_registration(element: &Element, limits: &Limits) -> Result<Registration
         check_count(PACKAGE, "contact", contacts.len() + 1, limits)?;
         contacts.push(parse_contact(child)?);
     }
-    Ok(Registration {
-        aor,
-        id,
-        state,
-        contacts,
-    })
+    Ok(Registration { aor, id, state, contacts })
 }
 
 fn parse_contact(element: &Element) -> Result<Contact, BodyError> {
-    let id = required(PACKAGE, element, "contact", "id")?
-        .trim()
-        .to_string();
+    let id = required(PACKAGE, element, "contact", "id")?.trim().to_string();
 
     let state_value = required(PACKAGE, element, "contact", "state")?;
     let state = match state_value.trim() {
@@ -169,19 +154,11 @@ fn parse_contact(element: &Element) -> Result<Contact, BodyError> {
     let uri = element
         .child(REGINFO_NS, "uri")
         .and_then(|u| non_empty(Some(u.trimmed_text())))
-        .ok_or(BodyError::MissingElement {
-            package: PACKAGE,
-            element: "contact",
-            child: "uri",
-        })?;
+        .ok_or(BodyError::MissingElement { package: PACKAGE, element: "contact", child: "uri" })?;
 
     let expires = match element.attribute("expires").map(str::trim) {
         None | Some("") => None,
-        Some(value) => Some(
-            value
-                .parse()
-                .map_err(|_| invalid("expires", value, "a number of seconds"))?,
-        ),
+        Some(value) => Some(value.parse().map_err(|_| invalid("expires", value, "a number of seconds"))?),
     };
     let q = match element.attribute("q").map(str::trim) {
         None | Some("") => None,
@@ -196,22 +173,14 @@ fn parse_contact(element: &Element) -> Result<Contact, BodyError> {
         state,
         event,
         uri,
-        display_name: element
-            .child(REGINFO_NS, "display-name")
-            .and_then(|d| non_empty(Some(d.trimmed_text()))),
+        display_name: element.child(REGINFO_NS, "display-name").and_then(|d| non_empty(Some(d.trimmed_text()))),
         expires,
         q,
     })
 }
 
 fn invalid(attribute: &'static str, value: &str, expected: &'static str) -> BodyError {
-    BodyError::InvalidAttribute {
-        package: PACKAGE,
-        element: "contact",
-        attribute,
-        value: value.to_string(),
-        expected,
-    }
+    BodyError::InvalidAttribute { package: PACKAGE, element: "contact", attribute, value: value.to_string(), expected }
 }
 
 // === impl ContactEvent ===
@@ -252,8 +221,7 @@ impl ContactEvent {
 mod tests {
     use super::*;
 
-    const HEAD: &str =
-        r#"<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" version="0" state="full">"#;
+    const HEAD: &str = r#"<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" version="0" state="full">"#;
 
     fn parse(text: &str) -> Result<RegInfo, BodyError> {
         parse_reginfo(text.as_bytes(), &Limits::default())
@@ -265,10 +233,7 @@ mod tests {
             "{HEAD}<registration aor=\"sip:a@example.com\" id=\"r\" state=\"active\">\
              <contact id=\"c\" state=\"active\"><uri>sip:a@192.0.2.1</uri></contact></registration></reginfo>"
         );
-        assert_eq!(
-            parse(&body).unwrap_err().to_string(),
-            "reginfo: <contact> without event attribute"
-        );
+        assert_eq!(parse(&body).unwrap_err().to_string(), "reginfo: <contact> without event attribute");
     }
 
     #[test]
@@ -278,21 +243,12 @@ mod tests {
              <contact id=\"c\" state=\"active\" event=\"vanished\"><uri>sip:a@192.0.2.1</uri></contact>\
              </registration></reginfo>"
         );
-        assert!(matches!(
-            parse(&body).unwrap_err(),
-            BodyError::InvalidAttribute {
-                attribute: "event",
-                ..
-            }
-        ));
+        assert!(matches!(parse(&body).unwrap_err(), BodyError::InvalidAttribute { attribute: "event", .. }));
     }
 
     #[test]
     fn registration_without_aor_is_rejected() {
         let body = format!("{HEAD}<registration id=\"r\" state=\"init\"/></reginfo>");
-        assert_eq!(
-            parse(&body).unwrap_err().to_string(),
-            "reginfo: <registration> without aor attribute"
-        );
+        assert_eq!(parse(&body).unwrap_err().to_string(), "reginfo: <registration> without aor attribute");
     }
 }

@@ -45,22 +45,11 @@ pub(crate) struct Attribute {
 }
 
 /// Parses `body` into its root element, enforcing `limits`.
-pub(crate) fn parse_tree(
-    body: &[u8],
-    package: Package,
-    limits: &Limits,
-) -> Result<Element, BodyError> {
+pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Result<Element, BodyError> {
     if body.len() > limits.max_body_bytes {
-        return Err(BodyError::TooLarge {
-            package,
-            size: body.len(),
-            limit: limits.max_body_bytes,
-        });
+        return Err(BodyError::TooLarge { package, size: body.len(), limit: limits.max_body_bytes });
     }
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8 {
-        package,
-        offset: e.valid_up_to(),
-    })?;
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8 { package, offset: e.valid_up_to() })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
     let mut reader = NsReader::from_str(text);
@@ -69,38 +58,24 @@ pub(crate) fn parse_tree(
 
     loop {
         let position = reader.buffer_position();
-        let malformed = |message: String| BodyError::Malformed {
-            package,
-            position,
-            message,
-        };
-        let (resolved, event) = reader
-            .read_resolved_event()
-            .map_err(|e| malformed(e.to_string()))?;
+        let malformed = |message: String| BodyError::Malformed { package, position, message };
+        let (resolved, event) = reader.read_resolved_event().map_err(|e| malformed(e.to_string()))?;
         let ns = namespace_of(&resolved);
 
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
-                return Err(malformed(
-                    "element after the end of the root element".to_string(),
-                ));
+                return Err(malformed("element after the end of the root element".to_string()));
             }
             Event::Start(start) => {
                 if open.len() >= limits.max_depth {
-                    return Err(BodyError::TooDeep {
-                        package,
-                        limit: limits.max_depth,
-                    });
+                    return Err(BodyError::TooDeep { package, limit: limits.max_depth });
                 }
                 let element = start_element(&reader, &start, ns).map_err(malformed)?;
                 open.push(element);
             }
             Event::Empty(start) => {
                 if open.len() >= limits.max_depth {
-                    return Err(BodyError::TooDeep {
-                        package,
-                        limit: limits.max_depth,
-                    });
+                    return Err(BodyError::TooDeep { package, limit: limits.max_depth });
                 }
                 let element = start_element(&reader, &start, ns).map_err(malformed)?;
                 close(element, &mut open, &mut root);
@@ -134,9 +109,7 @@ pub(crate) fn parse_tree(
                 }
             }
             Event::DocType(_) => {
-                return Err(malformed(
-                    "document type declarations are not accepted in event bodies".to_string(),
-                ));
+                return Err(malformed("document type declarations are not accepted in event bodies".to_string()));
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
             Event::Eof => break,
@@ -162,11 +135,7 @@ fn namespace_of(resolved: &ResolveResult<'_>) -> Option<String> {
     }
 }
 
-fn start_element(
-    reader: &NsReader<&[u8]>,
-    start: &BytesStart<'_>,
-    ns: Option<String>,
-) -> Result<Element, String> {
+fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Option<String>) -> Result<Element, String> {
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
@@ -175,9 +144,7 @@ fn start_element(
             continue;
         }
         let (resolved, local) = reader.resolver().resolve_attribute(key);
-        let value = attribute
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|e| e.to_string())?;
+        let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
         attributes.push(Attribute {
             ns: namespace_of(&resolved),
             name: local.as_ref().to_string(),
@@ -207,9 +174,7 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<Stri
         Err(e) => return Err(e.to_string()),
     }
     let name: &str = reference;
-    resolve_predefined_entity(name)
-        .map(str::to_string)
-        .ok_or_else(|| format!("unknown entity reference &{name};"))
+    resolve_predefined_entity(name).map(str::to_string).ok_or_else(|| format!("unknown entity reference &{name};"))
 }
 
 // === impl Element ===
@@ -221,11 +186,7 @@ impl Element {
     }
 
     /// Returns the children named `name` in namespace `ns`, in document order.
-    pub fn children_named<'a>(
-        &'a self,
-        ns: &'a str,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children_named<'a>(&'a self, ns: &'a str, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.is(ns, name))
     }
 
@@ -236,18 +197,12 @@ impl Element {
 
     /// Returns the value of the unprefixed attribute `name`.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|a| a.ns.is_none() && a.name == name)
-            .map(|a| a.value.as_str())
+        self.attributes.iter().find(|a| a.ns.is_none() && a.name == name).map(|a| a.value.as_str())
     }
 
     /// Returns the value of the attribute `name` in namespace `ns`.
     pub fn attribute_ns(&self, ns: &str, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|a| a.ns.as_deref() == Some(ns) && a.name == name)
-            .map(|a| a.value.as_str())
+        self.attributes.iter().find(|a| a.ns.as_deref() == Some(ns) && a.name == name).map(|a| a.value.as_str())
     }
 
     /// Returns the text content with surrounding whitespace removed.
@@ -287,23 +242,14 @@ mod tests {
 
     #[test]
     fn tree_rejects_unclosed_root() {
-        assert!(matches!(
-            parse("<r><c>").unwrap_err(),
-            BodyError::Malformed { .. }
-        ));
+        assert!(matches!(parse("<r><c>").unwrap_err(), BodyError::Malformed { .. }));
     }
 
     #[test]
     fn tree_enforces_depth() {
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         let err = parse(&deep).unwrap_err();
-        assert_eq!(
-            err,
-            BodyError::TooDeep {
-                package: Package::Pidf,
-                limit: 32
-            }
-        );
+        assert_eq!(err, BodyError::TooDeep { package: Package::Pidf, limit: 32 });
     }
 
     #[test]
