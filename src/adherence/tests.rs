@@ -395,3 +395,15 @@ fn history_limit_marks_figures_approximate() {
 
     assert!(engine.agent_day(AGENT, MONDAY).unwrap().approximate);
 }
+
+#[test]
+fn login_after_logout_clears_lost_registration() {
+    let mut engine = engine();
+    let mut feed = Feeder::new();
+    feed.event(&mut engine, "2026-12-07T08:00:00Z", EventKind::Login);
+    feed.event(&mut engine, "2026-12-07T08:10:00Z", EventKind::Device { registered: false });
+    feed.event(&mut engine, "2026-12-07T08:15:00Z", EventKind::Logout);
+    feed.event(&mut engine, "2026-12-07T08:20:00Z", EventKind::Login);
+
+    assert_eq!(engine.snapshot(AGENT).unwrap().group, StateGroup::Available);
+}

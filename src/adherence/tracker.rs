@@ -272,6 +272,9 @@ impl Tracker {
             EventKind::Logout => {
                 self.logged_in = false;
                 self.calls.clear();
+                // A lost registration says nothing about the next login,
+                // which may come from another device or source.
+                self.device_registered = None;
             }
             EventKind::State { code } => {
                 self.state_code = Some(Arc::from(code.as_str()));
