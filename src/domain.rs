@@ -91,8 +91,8 @@ pub enum StateGroup {
     Held,
     WrapUp,
     NotReady(NotReadyReason),
-    /// Logged in, but the device registration was lost or the agent's feed
-    /// went silent: shown apart from a deliberate logout.
+    /// Logged in, but the device registration was lost: shown apart from a
+    /// deliberate logout. A silent feed makes adherence unknown instead.
     Unreachable,
 }
 

@@ -329,11 +329,20 @@ impl Engine {
             return;
         }
         for i in 0..self.agents.len() {
+            if self.agents[i].history_full {
+                // A truncated history cannot rebuild the state at `from`;
+                // the live state becomes the checkpoint and replays start
+                // from it. Figures already flagged approximate stay so.
+                let entry = &mut self.agents[i];
+                entry.checkpoint = entry.tracker.clone();
+                entry.history.clear();
+                entry.history_full = false;
+                continue;
+            }
             let checkpoint = self.replay_until(i, from);
             let entry = &mut self.agents[i];
             entry.checkpoint = checkpoint;
             entry.history.retain(|item| item.t >= from);
-            entry.history_full = false;
         }
         // Keep the last health entry per source before `from`, so replays
         // that start there still know which sources were down.

@@ -32,8 +32,9 @@ impl AdherenceApi {
         AdherenceApi { state }
     }
 
-    /// Returns the agent if the caller may see it; NOT_FOUND otherwise, so
-    /// a caller cannot probe for agents outside its scope.
+    /// Returns the agent if the caller may see it: NOT_FOUND for an agent
+    /// not in the directory, PERMISSION_DENIED for one outside the caller's
+    /// scope.
     fn visible_agent(&self, principal: &Principal, agent_id: &str) -> Result<Agent, Status> {
         if agent_id.trim().is_empty() {
             return Err(Status::invalid_argument("agent_id is required"));

@@ -63,7 +63,6 @@ async fn report_health(state: &ApiState, report: HealthReport) {
         HealthReport::Up(source) => (source, true),
         HealthReport::Down(source) => (source, false),
     };
-    crate::telemetry::SourceHealthChanged { source: &source, healthy }.emit();
     if let Err(e) = state.ingest.source_health(&source, SourceKind::Grpc, healthy, state.clock.now()).await {
         warn!(source = %source, error = %e, "source health change not recorded");
     }

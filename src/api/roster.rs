@@ -148,6 +148,7 @@ impl RosterApi {
                 Status::internal("storing the roster failed; nothing was published; see the server log")
             })?;
         *book = next;
+        book.set_version(version);
 
         let schedules = agent_ids.iter().map(|id| (id.clone(), book.activities(id).to_vec())).collect();
         if self.state.engine.send(EngineCommand::Schedules(schedules)).await.is_err() {

@@ -115,6 +115,9 @@ impl EngineHandle {
 pub struct EngineGone;
 
 /// Starts the engine task with an engine already rebuilt from the journal.
+/// It runs until `stop` is cancelled, then applies what is queued and
+/// returns; the daemon cancels `stop` after the ingest pipeline has
+/// stopped, so every committed input reaches the engine.
 pub fn spawn(
     engine: Engine,
     hub: Arc<FloorHub>,
@@ -171,7 +174,14 @@ impl EngineTask {
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => {
+                    rx.close();
+                    while let Some(command) = rx.recv().await {
+                        self.handle(command);
+                    }
+                    self.flush();
+                    break;
+                }
                 command = rx.recv() => {
                     let Some(command) = command else { break };
                     self.handle(command);

@@ -64,6 +64,9 @@ pub struct Running {
     /// Tells the pipeline to commit what is queued and stop, even while a
     /// stuck connection still holds an ingest handle.
     pipeline_stop: CancellationToken,
+    /// Tells the engine task to apply what is queued and stop; cancelled
+    /// after the pipeline has stopped.
+    engine_stop: CancellationToken,
     journal: Journal,
     notify_systemd: bool,
 }
@@ -81,6 +84,8 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     let clock = options.clock.clone();
     let readiness = Readiness::new();
     let prometheus = telemetry::install_prometheus();
+    crate::store::describe_metrics();
+    crate::websocket::telemetry::describe_metrics();
 
     std::fs::create_dir_all(&config.storage.state_dir).with_context(|| {
         format!(
@@ -101,8 +106,13 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
     let recovered = recovery::recover(&config, &journal, &clock).await?;
     readiness.set(Component::Roster, true);
 
-    let hub =
-        Arc::new(FloorHub::new(config.limits.floor_retained_changes, config.limits.floor_retained_changes.min(65_536)));
+    let hub = Arc::new(FloorHub::new(
+        config.limits.floor_retained_changes,
+        config.limits.floor_retained_changes.min(65_536),
+        // Real time, not the demo's virtual clock: numbers must rise across restarts.
+        crate::floor::first_seq_for(jiff::Timestamp::now()),
+    ));
+    let engine_stop = CancellationToken::new();
     let (engine, engine_join) = engine_task::spawn(
         recovered.engine,
         hub.clone(),
@@ -110,7 +120,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         clock.clone(),
         engine_task::EngineTaskConfig { tick: ENGINE_TICK, team_summary_interval: Duration::from_secs(1) },
         config.limits.ingest_queue,
-        shutdown.clone(),
+        engine_stop.clone(),
     );
     readiness.set(Component::Engine, true);
 
@@ -224,6 +234,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         engine_join,
         pipeline_join,
         pipeline_stop,
+        engine_stop,
         journal,
         notify_systemd: options.notify_systemd,
     })
@@ -257,6 +268,7 @@ impl Running {
             warn!("ingest pipeline did not stop in time; uncommitted events were not acknowledged");
             self.pipeline_join.abort();
         }
+        self.engine_stop.cancel();
         let _ = tokio::time::timeout(DRAIN_STAGE_TIMEOUT, &mut self.engine_join).await;
         if let Err(e) = self.journal.shutdown().await {
             error!(error = %e, "journal did not close cleanly");

@@ -135,6 +135,9 @@ async fn process(
                 replies.push(Reply::Events { reply, outcomes });
             }
             IngestCommand::SourceHealth { source, kind, healthy, at: _, reply } => {
+                // Every adapter reports health here, so the gauge and the log
+                // line come from one place.
+                telemetry::SourceHealthChanged { source: &source, healthy }.emit();
                 // Stamped with the daemon clock like events, so the demo's
                 // virtual time and real adapters agree.
                 entries.push(JournalEntry::SourceHealth { source, kind, healthy, at: received_at });

@@ -59,7 +59,8 @@ pub async fn recover(config: &Config, journal: &Journal, clock: &Clock) -> anyho
         publish_roster_file(config, journal, &agents, path, now).await?;
         snapshot = journal.load_roster()?;
     }
-    let roster = RosterBook::from_activities(snapshot.activities.clone());
+    let mut roster = RosterBook::from_activities(snapshot.activities.clone());
+    roster.set_version(snapshot.version);
     info!(version = snapshot.version, activities = snapshot.activities.len(), "roster loaded");
 
     let today = tz.to_datetime(now).date();

@@ -116,15 +116,16 @@ struct HubState {
 
 impl FloorHub {
     /// Creates a hub that keeps `retained_limit` changes for resuming
-    /// clients and a broadcast ring of `ring_capacity` changes.
-    pub fn new(retained_limit: usize, ring_capacity: usize) -> FloorHub {
+    /// clients and a broadcast ring of `ring_capacity` changes. The first
+    /// change gets `first_seq`; see [`first_seq_for`].
+    pub fn new(retained_limit: usize, ring_capacity: usize, first_seq: u64) -> FloorHub {
         let (changes, _) = broadcast::channel(ring_capacity.max(16));
         let (alarms, _) = broadcast::channel(ring_capacity.max(16));
         let (notices, _) = broadcast::channel(256);
         let (teams, _) = watch::channel(Arc::new(BTreeMap::new()));
         FloorHub {
             state: Mutex::new(HubState {
-                seq: 0,
+                seq: first_seq.saturating_sub(1),
                 latest: HashMap::new(),
                 retained: VecDeque::new(),
                 active_alarms: BTreeMap::new(),
@@ -251,6 +252,15 @@ fn snapshot_of(state: &HubState) -> Vec<Arc<FloorChange>> {
     let mut changes: Vec<Arc<FloorChange>> = state.latest.values().cloned().collect();
     changes.sort_by(|a, b| a.agent.snapshot.agent_id.cmp(&b.agent.snapshot.agent_id));
     changes
+}
+
+/// Returns the first sequence number of a run starting at `now`: the start
+/// time in microseconds. A later run starts above every number an earlier
+/// one can have reached (that would take more than one change per
+/// microsecond), so a client resuming with a number from before a restart
+/// gets a fresh snapshot instead of a wrong resume.
+pub fn first_seq_for(now: Timestamp) -> u64 {
+    u64::try_from(now.as_microsecond()).unwrap_or(1).max(1)
 }
 
 /// Returns the seconds an agent has been out of adherence at `now`.

@@ -32,7 +32,7 @@ fn agent(id: &str, group: StateGroup) -> FloorAgent {
 
 #[test]
 fn snapshot_holds_latest_per_agent() {
-    let hub = FloorHub::new(100, 16);
+    let hub = FloorHub::new(100, 16, 1);
     hub.publish(agent("a-1", StateGroup::LoggedOut));
     hub.publish(agent("a-2", StateGroup::LoggedOut));
     hub.publish(agent("a-1", StateGroup::Available));
@@ -49,7 +49,7 @@ fn snapshot_holds_latest_per_agent() {
 
 #[test]
 fn resume_inside_window_replays_missed_changes() {
-    let hub = FloorHub::new(100, 16);
+    let hub = FloorHub::new(100, 16, 1);
     for _ in 0..5 {
         hub.publish(agent("a-1", StateGroup::Available));
     }
@@ -63,7 +63,7 @@ fn resume_inside_window_replays_missed_changes() {
 
 #[test]
 fn resume_outside_window_gets_snapshot() {
-    let hub = FloorHub::new(2, 16);
+    let hub = FloorHub::new(2, 16, 1);
     for _ in 0..5 {
         hub.publish(agent("a-1", StateGroup::Available));
     }
@@ -73,7 +73,7 @@ fn resume_outside_window_gets_snapshot() {
 
 #[test]
 fn resume_at_latest_seq_replays_nothing() {
-    let hub = FloorHub::new(2, 16);
+    let hub = FloorHub::new(2, 16, 1);
     for _ in 0..5 {
         hub.publish(agent("a-1", StateGroup::Available));
     }
@@ -83,7 +83,7 @@ fn resume_at_latest_seq_replays_nothing() {
 
 #[test]
 fn catch_up_returns_latest_per_changed_agent() {
-    let hub = FloorHub::new(100, 16);
+    let hub = FloorHub::new(100, 16, 1);
     hub.publish(agent("a-1", StateGroup::Available));
     hub.publish(agent("a-2", StateGroup::Available));
     hub.publish(agent("a-1", StateGroup::WrapUp));
@@ -97,7 +97,7 @@ fn catch_up_returns_latest_per_changed_agent() {
 
 #[test]
 fn alarms_track_active_set() {
-    let hub = FloorHub::new(100, 16);
+    let hub = FloorHub::new(100, 16, 1);
     let alarm = crate::adherence::AlarmState {
         kind: crate::adherence::AlarmKind::NotLoggedIn,
         out_since_ms: 0,
@@ -116,4 +116,17 @@ fn alarms_track_active_set() {
     assert_eq!(hub.active_alarms().len(), 1);
     hub.publish_alarm(event(false));
     assert!(hub.active_alarms().is_empty());
+}
+
+#[test]
+fn later_run_rejects_resume_from_earlier_run() {
+    let earlier = FloorHub::new(100, 16, first_seq_for("2026-12-07T08:00:00Z".parse().unwrap()));
+    let old_seq = earlier.publish(agent("a-1", StateGroup::Available));
+
+    let later = FloorHub::new(100, 16, first_seq_for("2026-12-07T08:00:05Z".parse().unwrap()));
+    later.publish(agent("a-1", StateGroup::Available));
+    assert!(matches!(
+        later.subscribe(Some(old_seq)).start,
+        SubscriptionStart::Snapshot { reason: "resume_window_passed", .. }
+    ));
 }

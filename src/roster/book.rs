@@ -87,7 +87,14 @@ impl RosterBook {
         RosterBook { version: 0, agents }
     }
 
-    /// Returns the number of updates applied; it grows by one per update.
+    /// Sets the version, for a book loaded from storage or updated with a
+    /// version number the store assigned.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
+    /// Returns the version: the number of updates applied (it grows by one
+    /// per update), unless [`RosterBook::set_version`] set it.
     pub fn version(&self) -> u64 {
         self.version
     }

@@ -10,11 +10,11 @@ use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge};
 
 use super::metrics::{
-    EVENTS_REJECTED_TOTAL, JOURNAL_BATCH_EVENTS, JOURNAL_COMMIT_SECONDS, LABEL_REASON, LABEL_SOURCE, LABEL_STREAM,
-    SOURCE_HEALTHY, STREAM_COALESCED_TOTAL, UNKNOWN_STATE_CODES_TOTAL,
+    EVENTS_REJECTED_TOTAL, LABEL_REASON, LABEL_SOURCE, LABEL_STREAM, SOURCE_HEALTHY, STREAM_COALESCED_TOTAL,
+    UNKNOWN_STATE_CODES_TOTAL,
 };
 
 /// A state event carried a code with no `[state_codes]` entry.
@@ -33,13 +33,6 @@ pub struct EventRejected<'a> {
     /// Short snake_case reason from a fixed set, such as `unknown_agent`;
     /// it becomes a metric label.
     pub reason: &'static str,
-}
-
-/// The journal committed one transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct JournalCommitted {
-    pub events: usize,
-    pub seconds: f64,
 }
 
 /// A slow stream client skipped updates that were coalesced into a later
@@ -154,16 +147,6 @@ impl EventRejected<'_> {
                 "event rejected"
             );
         }
-    }
-}
-
-// === impl JournalCommitted ===
-
-impl JournalCommitted {
-    pub fn emit(self) {
-        histogram!(JOURNAL_COMMIT_SECONDS).record(self.seconds);
-        histogram!(JOURNAL_BATCH_EVENTS).record(self.events as f64);
-        tracing::trace!(events = self.events, seconds = self.seconds, "journal batch committed");
     }
 }
 

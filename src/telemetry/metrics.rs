@@ -55,7 +55,7 @@ pub const STREAM_COALESCED_TOTAL: &str = "floorwatch_stream_coalesced_total";
 /// Histogram: seconds one journal transaction took to commit.
 pub const JOURNAL_COMMIT_SECONDS: &str = "floorwatch_journal_commit_seconds";
 /// Histogram: events written per journal transaction.
-pub const JOURNAL_BATCH_EVENTS: &str = "floorwatch_journal_batch_events";
+pub const JOURNAL_BATCH_EVENTS: &str = "floorwatch_journal_batch_entries";
 
 /// Bucket bounds, in seconds, for every `_seconds` histogram: 0.5 ms up to
 /// 10 s, covering a fast commit and a badly stalled engine.
@@ -103,5 +103,4 @@ pub fn describe_metrics() {
     );
 
     describe_histogram!(JOURNAL_COMMIT_SECONDS, Unit::Seconds, "Time to commit one journal transaction.");
-    describe_histogram!(JOURNAL_BATCH_EVENTS, Unit::Count, "Events written per journal transaction.");
 }

@@ -14,8 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 pub use events::{
-    AlarmChanged, EventRejected, EventsIngested, JournalCommitted, SourceHealthChanged, StreamClientLagged,
-    UnknownStateCode,
+    AlarmChanged, EventRejected, EventsIngested, SourceHealthChanged, StreamClientLagged, UnknownStateCode,
 };
 pub use metrics::*;
 
