@@ -71,7 +71,10 @@ pub fn run_demo(options: DemoOptions) -> i32 {
         eprintln!("floorwatch: --lang {:?} is not supported; use nl or en", options.lang);
         return crate::cli::EXIT_CONFIG;
     };
-    if let Err(e) = crate::telemetry::init_tracing(crate::telemetry::LogFormat::Text, "warn,floorwatch=info") {
+    // The demo's stdout is the user interface; the log shows only warnings
+    // unless RUST_LOG asks for more (for example RUST_LOG=floorwatch=info).
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string());
+    if let Err(e) = crate::telemetry::init_tracing(crate::telemetry::LogFormat::Text, &filter) {
         eprintln!("floorwatch: {e}");
         return 1;
     }
