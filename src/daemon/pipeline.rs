@@ -146,10 +146,11 @@ async fn process(
         }
     }
 
-    let results = match journal.append(entries.clone()).await {
-        Ok(results) => results,
+    let entry_count = entries.len();
+    let (entries, results) = match journal.append_returning(entries).await {
+        Ok(returned) => returned,
         Err(e) => {
-            error!(error = %e, entries = entries.len(), "journal append failed; nothing of this batch was accepted");
+            error!(error = %e, entries = entry_count, "journal append failed; nothing of this batch was accepted");
             let failure = IngestError::Journal(e.to_string());
             for reply in replies {
                 match reply {

@@ -103,8 +103,18 @@ impl Journal {
     ///
     /// On error nothing of this call was committed.
     pub async fn append(&self, entries: Vec<JournalEntry>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.append_returning(entries).await.map(|(_, outcomes)| outcomes)
+    }
+
+    /// Like [`Journal::append`], but hands the entries back with their
+    /// outcomes, so a caller that needs them after the commit (the ingest
+    /// pipeline) does not copy them first.
+    pub async fn append_returning(
+        &self,
+        entries: Vec<JournalEntry>,
+    ) -> Result<(Vec<JournalEntry>, Vec<AppendOutcome>), StoreError> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok((entries, Vec::new()));
         }
         self.request(|reply| WriteRequest::Append { entries, reply }).await
     }

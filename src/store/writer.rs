@@ -34,10 +34,24 @@ pub(crate) enum Request {
 
 /// A write the writer runs inside a batch.
 pub(crate) enum WriteRequest {
-    Append { entries: Vec<JournalEntry>, reply: Reply<Vec<AppendOutcome>> },
-    PutAgents { agents: Vec<Agent>, reply: Reply<()> },
-    PublishRoster { record: RosterVersionRecord, reply: Reply<u64> },
-    AddException { exception: NewException, reply: Reply<u64> },
+    /// The entries come back with their outcomes, so the caller needs no
+    /// copy of its own.
+    Append {
+        entries: Vec<JournalEntry>,
+        reply: Reply<(Vec<JournalEntry>, Vec<AppendOutcome>)>,
+    },
+    PutAgents {
+        agents: Vec<Agent>,
+        reply: Reply<()>,
+    },
+    PublishRoster {
+        record: RosterVersionRecord,
+        reply: Reply<u64>,
+    },
+    AddException {
+        exception: NewException,
+        reply: Reply<u64>,
+    },
 }
 
 /// The state of the writer thread.
@@ -407,6 +421,7 @@ impl WriteRequest {
         match self {
             WriteRequest::Append { entries, reply } => {
                 let (result, state) = in_savepoint(tx, path, "append", |conn| append_entries(conn, path, &entries));
+                let result = result.map(|outcomes| (entries, outcomes));
                 (Box::new(Staged { reply, result }), state)
             }
             WriteRequest::PutAgents { agents, reply } => {
