@@ -6,18 +6,18 @@
 # and its CPU time is read from /proc over the timed phase only.
 #
 # Usage: scripts/bench-ingest.sh [ROUNDS]   (default 5)
-# Environment: EVENTS (200000), ECHO_EVENTS (200000), AGENTS (1000),
-#   BATCH (500), IN_FLIGHT (8), CONNECTIONS (1), STREAMS (1 per
+# Environment: EVENTS (400000; three times that for echo with BATCH), ECHO_EVENTS
+#   (100000, echo with 1 event per request), AGENTS (1000), BATCH (1000), IN_FLIGHT (8), CONNECTIONS (1), STREAMS (1 per
 #   connection), JOURNAL_BATCH_MAX, JOURNAL_BATCH_DELAY_MS.
 # Release build; everything on 127.0.0.1.
 set -euo pipefail
 source "$(dirname "$0")/bench-lib.sh"
 
 rounds=${1:-5}
-events=${EVENTS:-200000}
-echo_events=${ECHO_EVENTS:-200000}
+events=${EVENTS:-400000}
+echo_events=${ECHO_EVENTS:-100000}
 agents=${AGENTS:-1000}
-batch=${BATCH:-500}
+batch=${BATCH:-1000}
 in_flight=${IN_FLIGHT:-8}
 connections=${CONNECTIONS:-1}
 streams=${STREAMS:-1}
@@ -26,7 +26,7 @@ bench_build
 bench_workdir
 bench_machine
 echo "ingest: events=$events agents=$agents batch=$batch in_flight=$in_flight connections=$connections streams_per_connection=$streams"
-echo "echo: events=$echo_events, batch 1 and batch $batch"
+echo "echo: events=$echo_events with batch 1, events=$((events * 3)) with batch $batch"
 
 load() {
     "$bin/floorwatch-load" "$@" --in-flight "$in_flight" --connections "$connections" \
@@ -42,7 +42,7 @@ for round in $(seq 1 "$rounds"); do
     echo "round=$round $line" | tee -a "$results"
 
     bench_start_echo "$round-b"
-    line=$(load echo --addr "http://$server_addr" --events "$echo_events" --batch "$batch")
+    line=$(load echo --addr "http://$server_addr" --events "$((events * 3))" --batch "$batch")
     bench_stop
     echo "round=$round $line" | tee -a "$results"
 

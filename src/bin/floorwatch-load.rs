@@ -634,6 +634,7 @@ async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
     let common = &args.common;
     let setup_channel = connect(&common.addr).await?;
     put_agents(setup_channel.clone(), &common.token, args.agents, args.teams).await?;
+    wait_for_floor(setup_channel.clone(), &common.token, args.agents).await?;
 
     let probe = Arc::new(Probe {
         base: Instant::now(),
@@ -731,6 +732,33 @@ async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
         per_unit(snapshot_server_cpu, (args.watchers * snapshot_agents.min(args.agents)) as u64),
     );
     Ok(())
+}
+
+/// Waits until a floor snapshot holds `agents` agents: `PutAgents` returns
+/// before the engine has published the new agents to the floor.
+async fn wait_for_floor(channel: Channel, token: &str, agents: usize) -> Result<(), String> {
+    let mut client = FloorServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let request = proto::WatchFloorRequest { teams: Vec::new(), resume_after_seq: 0, lang: "en".into() };
+        let mut stream = client
+            .watch_floor(authorized(request, token)?)
+            .await
+            .map_err(|s| format!("WatchFloor failed: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let first = stream.message().await.map_err(|s| format!("WatchFloor stream failed: {:?}: {}", s.code(), s.message()))?;
+        let count = match first.and_then(|u| u.update) {
+            Some(Update::SnapshotBegin(begin)) => begin.agent_count as usize,
+            _ => 0,
+        };
+        if count >= agents {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the floor shows {count} of {agents} agents 60 s after PutAgents"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// One WatchFloor stream: waits for a permit, reads the snapshot, reports
