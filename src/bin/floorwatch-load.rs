@@ -28,9 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::{Args, Parser, Subcommand};
 use futures::Stream;
 use prost::Message as _;
-use tokio::sync::{mpsc, Semaphore};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
@@ -43,11 +43,11 @@ use floorwatch::proto::ingest_service_server::{IngestService, IngestServiceServe
 use floorwatch::proto::roster_service_client::RosterServiceClient;
 use floorwatch::proto::{self, IngestEvent, PublishAck, PublishRequest};
 
-/// State codes the load cycles through; all three are in the built-in
+/// State codes the load cycles through. All three are in the built-in
 /// state code table and in config/floorwatch.toml.
 const STATE_CODES: [&str; 3] = ["Beschikbaar", "Nawerk", "Pauze"];
 
-/// Agents per `PutAgents` request; the server accepts at most 10 000.
+/// Agents per `PutAgents` request, below the server's maximum of 10 000.
 const PUT_AGENTS_CHUNK: usize = 5_000;
 
 /// Source name on every published batch.
@@ -59,11 +59,14 @@ const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Width of one bucket of the propagation histogram, in microseconds.
 const HISTOGRAM_BUCKET_US: u64 = 10;
 
-/// Number of buckets; delays past the last bucket count in it.
+/// Number of buckets. Delays past the last bucket are counted in it.
 const HISTOGRAM_BUCKETS: usize = 200_000;
 
 #[derive(Parser)]
-#[command(name = "floorwatch-load", about = "Load generator and gRPC echo baseline for floorwatch benchmarks")]
+#[command(
+    name = "floorwatch-load",
+    about = "Load generator and gRPC echo baseline for floorwatch benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,11 +78,11 @@ enum Command {
     Ingest(IngestArgs),
     /// Serve IngestService with immediate acks and no journal (baseline).
     EchoServer {
-        /// Address to bind; port 0 picks a free port, printed on stdout.
+        /// Address to bind. Port 0 picks a free port, which is printed on stdout.
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: String,
     },
-    /// Publish events to an echo-server; the same client as `ingest`.
+    /// Publish events to an echo-server with the same client as `ingest`.
     Echo(IngestArgs),
     /// Measure the delay from ingest to delivery on many WatchFloor streams.
     Propagation(PropagationArgs),
@@ -91,7 +94,12 @@ struct Common {
     #[arg(long)]
     addr: String,
     /// Bearer token with the admin role (not used by `echo`).
-    #[arg(long, env = "FLOORWATCH_TOKEN", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FLOORWATCH_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
     token: String,
     /// Process id of the server, to read its CPU time from /proc.
     #[arg(long)]
@@ -120,7 +128,7 @@ struct IngestArgs {
     /// HTTP/2 connections.
     #[arg(long, default_value_t = 1)]
     connections: usize,
-    /// Publish streams per connection; each stream owns a disjoint set of
+    /// Publish streams per connection. Each stream owns a disjoint set of
     /// agents, so no agent gets events out of time order.
     #[arg(long, default_value_t = 1)]
     streams_per_connection: usize,
@@ -142,8 +150,8 @@ struct PropagationArgs {
     /// HTTP/2 connections the watchers share.
     #[arg(long, default_value_t = 10)]
     connections: usize,
-    /// Watchers that may be receiving their snapshot at the same time; the
-    /// server builds a whole snapshot in memory per stream.
+    /// Watchers that may be receiving their snapshot at the same time,
+    /// because the server builds a whole snapshot in memory per stream.
     #[arg(long, default_value_t = 25)]
     open_concurrency: usize,
     /// Events per second in the timed phase.
@@ -152,7 +160,7 @@ struct PropagationArgs {
     /// Length of the timed phase in seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Milliseconds between sends; each send carries rate × tick events.
+    /// Milliseconds between sends. Each send carries rate × tick events.
     #[arg(long, default_value_t = 5)]
     tick_ms: u64,
     /// Seconds to keep watching after the last send.
@@ -165,7 +173,10 @@ struct PropagationArgs {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("floorwatch-load: cannot start the async runtime: {e}");
@@ -180,7 +191,7 @@ fn main() {
             Command::Propagation(args) => run_propagation(args).await,
         }
     });
-    // Watcher tasks may still hold streams; the runtime drops them.
+    // Watcher tasks may still hold streams, which the runtime shutdown drops.
     runtime.shutdown_timeout(Duration::from_secs(2));
     if let Err(message) = outcome {
         eprintln!("floorwatch-load: {message}");
@@ -197,9 +208,9 @@ fn cpu_micros(pid: Option<u32>, clock_ticks: u64) -> Option<u64> {
         None => "/proc/self/stat".to_string(),
     };
     let text = std::fs::read_to_string(path).ok()?;
-    // The command name (field 2) may contain spaces; fields after the
-    // closing parenthesis start at field 3, so utime (14) and stime (15)
-    // are the 12th and 13th of them.
+    // The command name (field 2) may contain spaces, so fields are counted
+    // from the closing parenthesis. utime (field 14) and stime (field 15)
+    // are the 12th and 13th fields after it.
     let rest = &text[text.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
@@ -220,15 +231,21 @@ impl CpuWindow {
         CpuWindow {
             server_pid: common.server_pid,
             clock_ticks: common.clock_ticks,
-            server_start: common.server_pid.and_then(|pid| cpu_micros(Some(pid), common.clock_ticks)),
+            server_start: common
+                .server_pid
+                .and_then(|pid| cpu_micros(Some(pid), common.clock_ticks)),
             client_start: cpu_micros(None, common.clock_ticks),
         }
     }
 
-    /// Returns (server, client) CPU microseconds since `start`; the server
+    /// Returns (server, client) CPU microseconds since `start`. The server
     /// part is None without a readable --server-pid.
     fn finish(&self) -> (Option<u64>, Option<u64>) {
-        let server = match (self.server_start, self.server_pid.and_then(|pid| cpu_micros(Some(pid), self.clock_ticks))) {
+        let server = match (
+            self.server_start,
+            self.server_pid
+                .and_then(|pid| cpu_micros(Some(pid), self.clock_ticks)),
+        ) {
             (Some(start), Some(end)) => Some(end.saturating_sub(start)),
             _ => None,
         };
@@ -261,8 +278,9 @@ async fn connect(addr: &str) -> Result<Channel, String> {
 fn authorized<T>(message: T, token: &str) -> Result<Request<T>, String> {
     let mut request = Request::new(message);
     if !token.is_empty() {
-        let value: MetadataValue<_> =
-            format!("Bearer {token}").parse().map_err(|_| "the token contains characters not allowed in a header".to_string())?;
+        let value: MetadataValue<_> = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the token contains characters not allowed in a header".to_string())?;
         request.metadata_mut().insert("authorization", value);
     }
     Ok(request)
@@ -274,7 +292,10 @@ fn agent_id(index: usize) -> String {
 
 /// Returns the index behind an id made by [`agent_id`].
 fn agent_index(id: &str) -> Option<usize> {
-    id.strip_prefix("load-")?.parse::<usize>().ok()?.checked_sub(1)
+    id.strip_prefix("load-")?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
 }
 
 fn code_index(code: &str) -> Option<u8> {
@@ -286,7 +307,12 @@ fn now_proto() -> prost_types::Timestamp {
 }
 
 /// Creates `count` agents spread over `teams` teams.
-async fn put_agents(channel: Channel, token: &str, count: usize, teams: usize) -> Result<(), String> {
+async fn put_agents(
+    channel: Channel,
+    token: &str,
+    count: usize,
+    teams: usize,
+) -> Result<(), String> {
     let mut client = RosterServiceClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
     let ids: Vec<usize> = (0..count).collect();
     for chunk in ids.chunks(PUT_AGENTS_CHUNK) {
@@ -317,14 +343,16 @@ fn state_event(event_id: String, agent: usize, code: u8) -> IngestEvent {
     }
 }
 
-/// A tag that keeps event ids of separate runs against one journal apart.
+/// Returns a tag that keeps event ids of separate runs against one journal apart.
 fn run_tag() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 // === ingest and echo ===
 
-/// What one publish stream counted.
+/// Counts of one publish stream.
 #[derive(Default)]
 struct StreamTally {
     events: u64,
@@ -358,7 +386,11 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
         for j in 0..per_stream {
             let agent = own_agents[j % own_agents.len()];
             let round = j / own_agents.len();
-            events.push(state_event(format!("e{tag}-{s}-{j}"), agent, (round % STATE_CODES.len()) as u8));
+            events.push(state_event(
+                format!("e{tag}-{s}-{j}"),
+                agent,
+                (round % STATE_CODES.len()) as u8,
+            ));
             if events.len() == batch || j + 1 == per_stream {
                 let batch_id = batches.len() as u64;
                 batches.push(PublishRequest {
@@ -374,7 +406,10 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
     let sample = PublishRequest {
         batch_id: 1,
         source: SOURCE.to_string(),
-        events: vec![IngestEvent { time: Some(now_proto()), ..state_event(format!("e{tag}-0-0"), 0, 0) }],
+        events: vec![IngestEvent {
+            time: Some(now_proto()),
+            ..state_event(format!("e{tag}-0-0"), 0, 0)
+        }],
         source_healthy: None,
     };
 
@@ -385,11 +420,15 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
         let channel = channels[s % channels.len()].clone();
         let token = args.common.token.clone();
         let in_flight = args.in_flight.max(1);
-        tasks.push(tokio::spawn(async move { publish_stream(channel, token, batches, in_flight).await }));
+        tasks.push(tokio::spawn(async move {
+            publish_stream(channel, token, batches, in_flight).await
+        }));
     }
     let mut total = StreamTally::default();
     for task in tasks {
-        let tally = task.await.map_err(|e| format!("a publish task failed: {e}"))??;
+        let tally = task
+            .await
+            .map_err(|e| format!("a publish task failed: {e}"))??;
         total.events += tally.events;
         total.accepted += tally.accepted;
         total.duplicates += tally.duplicates;
@@ -429,7 +468,12 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
 
 /// Publishes `batches` on one stream with up to `in_flight` unacknowledged.
 /// Each event's time is set when its batch is sent.
-async fn publish_stream(channel: Channel, token: String, batches: Vec<PublishRequest>, in_flight: usize) -> Result<StreamTally, String> {
+async fn publish_stream(
+    channel: Channel,
+    token: String,
+    batches: Vec<PublishRequest>,
+    in_flight: usize,
+) -> Result<StreamTally, String> {
     let mut client = IngestServiceClient::new(channel)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -461,14 +505,17 @@ async fn publish_stream(channel: Channel, token: String, batches: Vec<PublishReq
         tally.duplicates += u64::from(ack.duplicates);
         tally.rejected += ack.rejected.len() as u64;
         if tally.first_rejection.is_none() {
-            tally.first_rejection = ack.rejected.first().map(|r| format!("{} {}: {}", r.event_id, r.field, r.message));
+            tally.first_rejection = ack
+                .rejected
+                .first()
+                .map(|r| format!("{} {}: {}", r.event_id, r.field, r.message));
         }
         fill(&mut tx, &mut pending, &mut sent_at, &mut tally, in_flight).await;
     }
     Ok(tally)
 }
 
-/// Sends batches until `in_flight` are unacknowledged; closes the request
+/// Sends batches until `in_flight` are unacknowledged, and closes the request
 /// stream once every batch is sent.
 async fn fill(
     tx: &mut Option<mpsc::Sender<PublishRequest>>,
@@ -519,7 +566,10 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<PublishAck, Status>> + Send + 
 impl IngestService for EchoIngest {
     type PublishStream = AckStream;
 
-    async fn publish(&self, request: Request<Streaming<PublishRequest>>) -> Result<Response<AckStream>, Status> {
+    async fn publish(
+        &self,
+        request: Request<Streaming<PublishRequest>>,
+    ) -> Result<Response<AckStream>, Status> {
         let acks = request.into_inner().map(|request| {
             request.map(|request| PublishAck {
                 batch_id: request.batch_id,
@@ -533,8 +583,12 @@ impl IngestService for EchoIngest {
 }
 
 async fn run_echo_server(addr: &str) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
     println!("echo-server listening on {bound}");
     // The script reads the address from a pipe, so flush now.
     use std::io::Write as _;
@@ -545,9 +599,12 @@ async fn run_echo_server(addr: &str) -> Result<(), String> {
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(service)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
         .await
         .map_err(|e| format!("echo server failed: {e}"))
 }
@@ -561,7 +618,9 @@ struct Histogram {
 
 impl Histogram {
     fn new() -> Histogram {
-        Histogram { buckets: (0..HISTOGRAM_BUCKETS).map(|_| AtomicU64::new(0)).collect() }
+        Histogram {
+            buckets: (0..HISTOGRAM_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 
     fn record(&self, micros: u64) {
@@ -592,7 +651,7 @@ impl Histogram {
     }
 }
 
-/// What the sender and the watchers share.
+/// State shared by the paced sender and the watchers.
 struct Probe {
     base: Instant,
     /// Per agent: the state code index of its latest sent change in the top
@@ -621,19 +680,28 @@ impl Probe {
 
     /// Records the receipt of `code` for `agent` at `now_micros`.
     fn record_receipt(&self, agent: usize, code: u8, now_micros: u64) {
-        let Some(sent) = self.sent.get(agent).map(|s| s.load(Ordering::Acquire)) else { return };
+        let Some(sent) = self.sent.get(agent).map(|s| s.load(Ordering::Acquire)) else {
+            return;
+        };
         if sent == 0 || (sent >> 56) as u8 != code {
             self.unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.delays.record(now_micros.saturating_sub(sent & SENT_TIME_MASK));
+        self.delays
+            .record(now_micros.saturating_sub(sent & SENT_TIME_MASK));
     }
 }
 
 async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
     let common = &args.common;
     let setup_channel = connect(&common.addr).await?;
-    put_agents(setup_channel.clone(), &common.token, args.agents, args.teams).await?;
+    put_agents(
+        setup_channel.clone(),
+        &common.token,
+        args.agents,
+        args.teams,
+    )
+    .await?;
     wait_for_floor(setup_channel.clone(), &common.token, args.agents).await?;
 
     let probe = Arc::new(Probe {
@@ -674,14 +742,16 @@ async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(args.snapshot_timeout_seconds), all_open).await.map_err(|_| {
-        format!(
-            "only {} of {} watchers received their snapshot within {} s",
-            probe.snapshots_done.load(Ordering::Acquire),
-            args.watchers,
-            args.snapshot_timeout_seconds
-        )
-    })?;
+    tokio::time::timeout(Duration::from_secs(args.snapshot_timeout_seconds), all_open)
+        .await
+        .map_err(|_| {
+            format!(
+                "only {} of {} watchers received their snapshot within {} s",
+                probe.snapshots_done.load(Ordering::Acquire),
+                args.watchers,
+                args.snapshot_timeout_seconds
+            )
+        })?;
     let snapshot_elapsed = snapshot_started.elapsed();
     let (snapshot_server_cpu, _) = snapshot_cpu.finish();
     let snapshot_agents = probe.snapshot_agents_min.load(Ordering::Acquire);
@@ -729,24 +799,34 @@ async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
         per_unit(server_cpu, views),
         per_unit(client_cpu, views),
         snapshot_elapsed.as_secs_f64(),
-        per_unit(snapshot_server_cpu, (args.watchers * snapshot_agents.min(args.agents)) as u64),
+        per_unit(
+            snapshot_server_cpu,
+            (args.watchers * snapshot_agents.min(args.agents)) as u64
+        ),
     );
     Ok(())
 }
 
-/// Waits until a floor snapshot holds `agents` agents: `PutAgents` returns
-/// before the engine has published the new agents to the floor.
+/// Waits until a floor snapshot contains `agents` agents, because
+/// `PutAgents` returns before the engine has published the new agents.
 async fn wait_for_floor(channel: Channel, token: &str, agents: usize) -> Result<(), String> {
     let mut client = FloorServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let request = proto::WatchFloorRequest { teams: Vec::new(), resume_after_seq: 0, lang: "en".into() };
+        let request = proto::WatchFloorRequest {
+            teams: Vec::new(),
+            resume_after_seq: 0,
+            lang: "en".into(),
+        };
         let mut stream = client
             .watch_floor(authorized(request, token)?)
             .await
             .map_err(|s| format!("WatchFloor failed: {:?}: {}", s.code(), s.message()))?
             .into_inner();
-        let first = stream.message().await.map_err(|s| format!("WatchFloor stream failed: {:?}: {}", s.code(), s.message()))?;
+        let first = stream
+            .message()
+            .await
+            .map_err(|s| format!("WatchFloor stream failed: {:?}: {}", s.code(), s.message()))?;
         let count = match first.and_then(|u| u.update) {
             Some(Update::SnapshotBegin(begin)) => begin.agent_count as usize,
             _ => 0,
@@ -755,25 +835,40 @@ async fn wait_for_floor(channel: Channel, token: &str, agents: usize) -> Result<
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("the floor shows {count} of {agents} agents 60 s after PutAgents"));
+            return Err(format!(
+                "the floor shows {count} of {agents} agents 60 s after PutAgents"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// One WatchFloor stream: waits for a permit, reads the snapshot, reports
-/// it, then records every agent view whose state code changed.
-async fn watch(channel: Channel, token: String, probe: Arc<Probe>, opening: Arc<Semaphore>, agents: usize) -> Result<(), String> {
-    let permit = opening.acquire_owned().await.map_err(|_| "the open semaphore closed".to_string())?;
+/// Opens one WatchFloor stream once a permit is free, reads the snapshot,
+/// then records every agent view whose state code changed.
+async fn watch(
+    channel: Channel,
+    token: String,
+    probe: Arc<Probe>,
+    opening: Arc<Semaphore>,
+    agents: usize,
+) -> Result<(), String> {
+    let permit = opening
+        .acquire_owned()
+        .await
+        .map_err(|_| "the open semaphore closed".to_string())?;
     let mut client = FloorServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let request = proto::WatchFloorRequest { teams: Vec::new(), resume_after_seq: 0, lang: "en".into() };
+    let request = proto::WatchFloorRequest {
+        teams: Vec::new(),
+        resume_after_seq: 0,
+        lang: "en".into(),
+    };
     let mut stream = client
         .watch_floor(authorized(request, &token)?)
         .await
         .map_err(|s| format!("WatchFloor failed: {:?}: {}", s.code(), s.message()))?
         .into_inner();
 
-    // Last state code index seen per agent; u8::MAX is none yet.
+    // Last state code index seen per agent, or u8::MAX before the first.
     let mut seen = vec![u8::MAX; agents];
     let mut permit = Some(permit);
     let mut snapshot_agents = 0usize;
@@ -786,8 +881,12 @@ async fn watch(channel: Channel, token: String, probe: Arc<Probe>, opening: Arc<
         match update.update {
             Some(Update::Agent(view)) => {
                 let now = probe.micros_since_base();
-                let Some(index) = agent_index(&view.agent_id).filter(|&i| i < agents) else { continue };
-                let Some(code) = code_index(&view.state_code) else { continue };
+                let Some(index) = agent_index(&view.agent_id).filter(|&i| i < agents) else {
+                    continue;
+                };
+                let Some(code) = code_index(&view.state_code) else {
+                    continue;
+                };
                 if permit.is_some() {
                     seen[index] = code;
                     continue;
@@ -798,10 +897,14 @@ async fn watch(channel: Channel, token: String, probe: Arc<Probe>, opening: Arc<
                     probe.record_receipt(index, code, now);
                 }
             }
-            Some(Update::SnapshotBegin(begin)) if permit.is_some() => snapshot_agents = begin.agent_count as usize,
+            Some(Update::SnapshotBegin(begin)) if permit.is_some() => {
+                snapshot_agents = begin.agent_count as usize
+            }
             Some(Update::SnapshotEnd(_)) if permit.is_some() => {
                 drop(permit.take());
-                probe.snapshot_agents_min.fetch_min(snapshot_agents, Ordering::AcqRel);
+                probe
+                    .snapshot_agents_min
+                    .fetch_min(snapshot_agents, Ordering::AcqRel);
                 probe.snapshots_done.fetch_add(1, Ordering::AcqRel);
             }
             Some(Update::Coalesced(_)) => {
@@ -812,7 +915,7 @@ async fn watch(channel: Channel, token: String, probe: Arc<Probe>, opening: Arc<
     }
 }
 
-/// What the paced sender did.
+/// Counts of the paced sender.
 struct PacedTally {
     events: u64,
     ack_latencies: Vec<Duration>,
@@ -821,7 +924,12 @@ struct PacedTally {
 /// Publishes state changes at `args.rate` for `args.seconds`, one batch per
 /// tick. Agents are taken round robin and each change moves the agent to
 /// the next state code, so every change is visible in the agent view.
-async fn publish_paced(channel: Channel, token: &str, probe: Arc<Probe>, args: &PropagationArgs) -> Result<PacedTally, String> {
+async fn publish_paced(
+    channel: Channel,
+    token: &str,
+    probe: Arc<Probe>,
+    args: &PropagationArgs,
+) -> Result<PacedTally, String> {
     let mut client = IngestServiceClient::new(channel);
     let (tx, rx) = mpsc::channel::<PublishRequest>(1024);
     let mut acks = client
@@ -838,7 +946,10 @@ async fn publish_paced(channel: Channel, token: &str, probe: Arc<Probe>, args: &
             let mut rejected = 0u64;
             while let Ok(Some(ack)) = acks.message().await {
                 rejected += ack.rejected.len() as u64;
-                let at = sent_at.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let at = sent_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front();
                 if let Some(at) = at {
                     latencies.push(at.elapsed());
                 }
@@ -870,12 +981,23 @@ async fn publish_paced(channel: Channel, token: &str, probe: Arc<Probe>, args: &
             // Start at code 1: the snapshot shows no code for a new agent.
             let code = (((n / args.agents as u64) + 1) % STATE_CODES.len() as u64) as u8;
             probe.mark_sent(agent, code, at);
-            events.push(IngestEvent { time: Some(time), ..state_event(format!("p{tag}-{n}"), agent, code) });
+            events.push(IngestEvent {
+                time: Some(time),
+                ..state_event(format!("p{tag}-{n}"), agent, code)
+            });
             n += 1;
         }
-        sent_at.lock().unwrap_or_else(|p| p.into_inner()).push_back(Instant::now());
+        sent_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Instant::now());
         batch_id += 1;
-        let request = PublishRequest { batch_id, source: SOURCE.to_string(), events, source_healthy: None };
+        let request = PublishRequest {
+            batch_id,
+            source: SOURCE.to_string(),
+            events,
+            source_healthy: None,
+        };
         if tx.send(request).await.is_err() {
             return Err("the Publish stream closed during the timed phase".into());
         }
@@ -889,5 +1011,8 @@ async fn publish_paced(channel: Channel, token: &str, probe: Arc<Probe>, args: &
         eprintln!("floorwatch-load: {rejected} events were rejected during the propagation run");
     }
     ack_latencies.sort();
-    Ok(PacedTally { events: n, ack_latencies })
+    Ok(PacedTally {
+        events: n,
+        ack_latencies,
+    })
 }
