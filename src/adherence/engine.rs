@@ -120,6 +120,9 @@ struct AgentEntry {
 /// See the module documentation.
 pub struct Engine {
     config: EngineConfig,
+    /// Configured state codes as shared strings, so a state event costs no
+    /// allocation for its code.
+    codes: HashMap<String, (StateGroup, Arc<str>)>,
     agents: Vec<AgentEntry>,
     index: HashMap<Arc<str>, usize>,
     sources: HashMap<Arc<str>, bool>,
@@ -138,8 +141,11 @@ impl Engine {
     /// Creates an engine whose figures start at `retain_from`.
     pub fn new(config: EngineConfig, retain_from: Timestamp) -> Engine {
         let retain_from_ms = retain_from.as_millisecond();
+        let codes =
+            config.state_codes.iter().map(|(code, group)| (code.clone(), (*group, Arc::from(code.as_str())))).collect();
         Engine {
             config,
+            codes,
             agents: Vec::new(),
             index: HashMap::new(),
             sources: HashMap::new(),
@@ -230,10 +236,9 @@ impl Engine {
     /// figures are recomputed exactly by replay.
     pub fn apply_event(&mut self, seq: u64, agent_id: &str, source: &str, t: Timestamp, kind: &EventKind) {
         let t = t.as_millisecond();
-        self.ensure_agent(agent_id);
-        let i = self.index[agent_id];
+        let i = self.agent_index(agent_id);
         let source = self.intern_source(source);
-        let code_group = self.code_group(i, &source, kind);
+        let code = self.state_code(i, &source, kind);
         let source_down = self.sources.get(&source).is_some_and(|healthy| !healthy);
 
         let late = t < self.agents[i].tracker.at_ms();
@@ -255,7 +260,7 @@ impl Engine {
             schedule: &entry.schedule,
             exceptions: &entry.exceptions,
         };
-        entry.tracker.apply_event(&ctx, t, kind, code_group, &source, source_down, &mut self.scratch);
+        entry.tracker.apply_event(&ctx, t, kind, code.as_ref(), &source, source_down, &mut self.scratch);
         self.flush_scratch(i);
         self.schedule_wake(i);
     }
@@ -436,19 +441,32 @@ impl Engine {
         }
     }
 
-    fn code_group(&mut self, i: usize, source: &Arc<str>, kind: &EventKind) -> Option<StateGroup> {
+    /// Returns a `State` event's code as a shared string with its
+    /// configured group, reporting an unknown code.
+    fn state_code(&mut self, i: usize, source: &Arc<str>, kind: &EventKind) -> Option<(Option<StateGroup>, Arc<str>)> {
         let EventKind::State { code } = kind else {
             return None;
         };
-        let group = self.config.state_codes.get(code.as_str()).copied();
-        if group.is_none() {
-            self.outputs.push(Output::UnknownStateCode {
-                agent: self.agents[i].id.clone(),
-                code: code.clone(),
-                source: source.clone(),
-            });
+        if let Some((group, shared)) = self.codes.get(code.as_str()) {
+            return Some((Some(*group), shared.clone()));
         }
-        group
+        self.outputs.push(Output::UnknownStateCode {
+            agent: self.agents[i].id.clone(),
+            code: code.clone(),
+            source: source.clone(),
+        });
+        Some((None, Arc::from(code.as_str())))
+    }
+
+    /// Returns the index of an agent, adding it if it is new.
+    fn agent_index(&mut self, agent_id: &str) -> usize {
+        match self.index.get(agent_id) {
+            Some(&i) => i,
+            None => {
+                self.ensure_agent(agent_id);
+                self.agents.len() - 1
+            }
+        }
     }
 
     fn record_history(&mut self, i: usize, item: HistoryItem) {
@@ -462,9 +480,15 @@ impl Engine {
             }
             return;
         }
-        // Keep history sorted by (t, seq); late events insert before the end.
-        let position = entry.history.partition_point(|h| (h.t, h.seq) <= (item.t, item.seq));
-        entry.history.insert(position, item);
+        // Keep history sorted by (t, seq). Events almost always arrive in
+        // order, so the common case is a push; late ones are inserted.
+        let in_order = entry.history.last().is_none_or(|last| (last.t, last.seq) <= (item.t, item.seq));
+        if in_order {
+            entry.history.push(item);
+        } else {
+            let position = entry.history.partition_point(|h| (h.t, h.seq) <= (item.t, item.seq));
+            entry.history.insert(position, item);
+        }
     }
 
     /// Rebuilds an agent's tracker from its checkpoint and history, up to
@@ -525,12 +549,15 @@ impl Engine {
                 health_now.insert(&h.source, h.healthy);
                 tracker.apply_source_health(&ctx, h.t, &h.source, h.healthy, &mut ignored);
             }
-            let code_group = match &item.kind {
-                EventKind::State { code } => self.config.state_codes.get(code.as_str()).copied(),
+            let code = match &item.kind {
+                EventKind::State { code } => Some(match self.codes.get(code.as_str()) {
+                    Some((group, shared)) => (Some(*group), shared.clone()),
+                    None => (None, Arc::from(code.as_str())),
+                }),
                 _ => None,
             };
             let down = health_now.get(&item.source).is_some_and(|healthy| !healthy);
-            tracker.apply_event(&ctx, item.t, &item.kind, code_group, &item.source, down, &mut ignored);
+            tracker.apply_event(&ctx, item.t, &item.kind, code.as_ref(), &item.source, down, &mut ignored);
         }
         for h in health.filter(|h| h.t < until) {
             tracker.apply_source_health(&ctx, h.t, &h.source, h.healthy, &mut ignored);

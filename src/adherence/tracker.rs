@@ -245,16 +245,17 @@ impl Tracker {
         self.account_to(ctx, t);
     }
 
-    /// Applies an agent event at `t` (not before `at_ms`). `code_group` is
-    /// the configured group for a `State` event's code, `None` when the code
-    /// is unknown; `source_down` is the health of `source` at `t`.
+    /// Applies an agent event at `t` (not before `at_ms`). For a `State`
+    /// event, `code` is the code as a shared string with its configured
+    /// group (`None` when the code is unknown); `source_down` is the health
+    /// of `source` at `t`.
     #[allow(clippy::too_many_arguments)]
     pub fn apply_event(
         &mut self,
         ctx: &Context<'_>,
         t: i64,
         kind: &EventKind,
-        code_group: Option<StateGroup>,
+        code: Option<&(Option<StateGroup>, Arc<str>)>,
         source: &Arc<str>,
         source_down: bool,
         out: &mut Vec<TrackerOutput>,
@@ -276,8 +277,12 @@ impl Tracker {
                 // which may come from another device or source.
                 self.device_registered = None;
             }
-            EventKind::State { code } => {
-                self.state_code = Some(Arc::from(code.as_str()));
+            EventKind::State { code: text } => {
+                let (code_group, shared) = match code {
+                    Some((group, shared)) => (*group, shared.clone()),
+                    None => (None, Arc::from(text.as_str())),
+                };
+                self.state_code = Some(shared);
                 match code_group {
                     Some(StateGroup::LoggedOut) => {
                         self.logged_in = false;

@@ -63,10 +63,7 @@ const HISTOGRAM_BUCKET_US: u64 = 10;
 const HISTOGRAM_BUCKETS: usize = 200_000;
 
 #[derive(Parser)]
-#[command(
-    name = "floorwatch-load",
-    about = "Load generator and gRPC echo baseline for floorwatch benchmarks"
-)]
+#[command(name = "floorwatch-load", about = "Load generator and gRPC echo baseline for floorwatch benchmarks")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -94,12 +91,7 @@ struct Common {
     #[arg(long)]
     addr: String,
     /// Bearer token with the admin role (not used by `echo`).
-    #[arg(
-        long,
-        env = "FLOORWATCH_TOKEN",
-        default_value = "",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "FLOORWATCH_TOKEN", default_value = "", hide_env_values = true)]
     token: String,
     /// Process id of the server, to read its CPU time from /proc.
     #[arg(long)]
@@ -173,10 +165,7 @@ struct PropagationArgs {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("floorwatch-load: cannot start the async runtime: {e}");
@@ -231,9 +220,7 @@ impl CpuWindow {
         CpuWindow {
             server_pid: common.server_pid,
             clock_ticks: common.clock_ticks,
-            server_start: common
-                .server_pid
-                .and_then(|pid| cpu_micros(Some(pid), common.clock_ticks)),
+            server_start: common.server_pid.and_then(|pid| cpu_micros(Some(pid), common.clock_ticks)),
             client_start: cpu_micros(None, common.clock_ticks),
         }
     }
@@ -241,11 +228,8 @@ impl CpuWindow {
     /// Returns (server, client) CPU microseconds since `start`. The server
     /// part is None without a readable --server-pid.
     fn finish(&self) -> (Option<u64>, Option<u64>) {
-        let server = match (
-            self.server_start,
-            self.server_pid
-                .and_then(|pid| cpu_micros(Some(pid), self.clock_ticks)),
-        ) {
+        let server = match (self.server_start, self.server_pid.and_then(|pid| cpu_micros(Some(pid), self.clock_ticks)))
+        {
             (Some(start), Some(end)) => Some(end.saturating_sub(start)),
             _ => None,
         };
@@ -292,10 +276,7 @@ fn agent_id(index: usize) -> String {
 
 /// Returns the index behind an id made by [`agent_id`].
 fn agent_index(id: &str) -> Option<usize> {
-    id.strip_prefix("load-")?
-        .parse::<usize>()
-        .ok()?
-        .checked_sub(1)
+    id.strip_prefix("load-")?.parse::<usize>().ok()?.checked_sub(1)
 }
 
 fn code_index(code: &str) -> Option<u8> {
@@ -307,12 +288,7 @@ fn now_proto() -> prost_types::Timestamp {
 }
 
 /// Creates `count` agents spread over `teams` teams.
-async fn put_agents(
-    channel: Channel,
-    token: &str,
-    count: usize,
-    teams: usize,
-) -> Result<(), String> {
+async fn put_agents(channel: Channel, token: &str, count: usize, teams: usize) -> Result<(), String> {
     let mut client = RosterServiceClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
     let ids: Vec<usize> = (0..count).collect();
     for chunk in ids.chunks(PUT_AGENTS_CHUNK) {
@@ -345,9 +321,7 @@ fn state_event(event_id: String, agent: usize, code: u8) -> IngestEvent {
 
 /// Returns a tag that keeps event ids of separate runs against one journal apart.
 fn run_tag() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 // === ingest and echo ===
@@ -386,11 +360,7 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
         for j in 0..per_stream {
             let agent = own_agents[j % own_agents.len()];
             let round = j / own_agents.len();
-            events.push(state_event(
-                format!("e{tag}-{s}-{j}"),
-                agent,
-                (round % STATE_CODES.len()) as u8,
-            ));
+            events.push(state_event(format!("e{tag}-{s}-{j}"), agent, (round % STATE_CODES.len()) as u8));
             if events.len() == batch || j + 1 == per_stream {
                 let batch_id = batches.len() as u64;
                 batches.push(PublishRequest {
@@ -406,10 +376,7 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
     let sample = PublishRequest {
         batch_id: 1,
         source: SOURCE.to_string(),
-        events: vec![IngestEvent {
-            time: Some(now_proto()),
-            ..state_event(format!("e{tag}-0-0"), 0, 0)
-        }],
+        events: vec![IngestEvent { time: Some(now_proto()), ..state_event(format!("e{tag}-0-0"), 0, 0) }],
         source_healthy: None,
     };
 
@@ -420,15 +387,11 @@ async fn run_ingest(args: IngestArgs, floorwatch: bool) -> Result<(), String> {
         let channel = channels[s % channels.len()].clone();
         let token = args.common.token.clone();
         let in_flight = args.in_flight.max(1);
-        tasks.push(tokio::spawn(async move {
-            publish_stream(channel, token, batches, in_flight).await
-        }));
+        tasks.push(tokio::spawn(async move { publish_stream(channel, token, batches, in_flight).await }));
     }
     let mut total = StreamTally::default();
     for task in tasks {
-        let tally = task
-            .await
-            .map_err(|e| format!("a publish task failed: {e}"))??;
+        let tally = task.await.map_err(|e| format!("a publish task failed: {e}"))??;
         total.events += tally.events;
         total.accepted += tally.accepted;
         total.duplicates += tally.duplicates;
@@ -505,10 +468,7 @@ async fn publish_stream(
         tally.duplicates += u64::from(ack.duplicates);
         tally.rejected += ack.rejected.len() as u64;
         if tally.first_rejection.is_none() {
-            tally.first_rejection = ack
-                .rejected
-                .first()
-                .map(|r| format!("{} {}: {}", r.event_id, r.field, r.message));
+            tally.first_rejection = ack.rejected.first().map(|r| format!("{} {}: {}", r.event_id, r.field, r.message));
         }
         fill(&mut tx, &mut pending, &mut sent_at, &mut tally, in_flight).await;
     }
@@ -566,10 +526,7 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<PublishAck, Status>> + Send + 
 impl IngestService for EchoIngest {
     type PublishStream = AckStream;
 
-    async fn publish(
-        &self,
-        request: Request<Streaming<PublishRequest>>,
-    ) -> Result<Response<AckStream>, Status> {
+    async fn publish(&self, request: Request<Streaming<PublishRequest>>) -> Result<Response<AckStream>, Status> {
         let acks = request.into_inner().map(|request| {
             request.map(|request| PublishAck {
                 batch_id: request.batch_id,
@@ -583,12 +540,8 @@ impl IngestService for EchoIngest {
 }
 
 async fn run_echo_server(addr: &str) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     println!("echo-server listening on {bound}");
     // The script reads the address from a pipe, so flush now.
     use std::io::Write as _;
@@ -599,12 +552,9 @@ async fn run_echo_server(addr: &str) -> Result<(), String> {
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(service)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
-        )
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
         .await
         .map_err(|e| format!("echo server failed: {e}"))
 }
@@ -618,9 +568,7 @@ struct Histogram {
 
 impl Histogram {
     fn new() -> Histogram {
-        Histogram {
-            buckets: (0..HISTOGRAM_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-        }
+        Histogram { buckets: (0..HISTOGRAM_BUCKETS).map(|_| AtomicU64::new(0)).collect() }
     }
 
     fn record(&self, micros: u64) {
@@ -687,21 +635,14 @@ impl Probe {
             self.unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.delays
-            .record(now_micros.saturating_sub(sent & SENT_TIME_MASK));
+        self.delays.record(now_micros.saturating_sub(sent & SENT_TIME_MASK));
     }
 }
 
 async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
     let common = &args.common;
     let setup_channel = connect(&common.addr).await?;
-    put_agents(
-        setup_channel.clone(),
-        &common.token,
-        args.agents,
-        args.teams,
-    )
-    .await?;
+    put_agents(setup_channel.clone(), &common.token, args.agents, args.teams).await?;
     wait_for_floor(setup_channel.clone(), &common.token, args.agents).await?;
 
     let probe = Arc::new(Probe {
@@ -742,16 +683,14 @@ async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(args.snapshot_timeout_seconds), all_open)
-        .await
-        .map_err(|_| {
-            format!(
-                "only {} of {} watchers received their snapshot within {} s",
-                probe.snapshots_done.load(Ordering::Acquire),
-                args.watchers,
-                args.snapshot_timeout_seconds
-            )
-        })?;
+    tokio::time::timeout(Duration::from_secs(args.snapshot_timeout_seconds), all_open).await.map_err(|_| {
+        format!(
+            "only {} of {} watchers received their snapshot within {} s",
+            probe.snapshots_done.load(Ordering::Acquire),
+            args.watchers,
+            args.snapshot_timeout_seconds
+        )
+    })?;
     let snapshot_elapsed = snapshot_started.elapsed();
     let (snapshot_server_cpu, _) = snapshot_cpu.finish();
     let snapshot_agents = probe.snapshot_agents_min.load(Ordering::Acquire);
@@ -799,10 +738,7 @@ async fn run_propagation(args: PropagationArgs) -> Result<(), String> {
         per_unit(server_cpu, views),
         per_unit(client_cpu, views),
         snapshot_elapsed.as_secs_f64(),
-        per_unit(
-            snapshot_server_cpu,
-            (args.watchers * snapshot_agents.min(args.agents)) as u64
-        ),
+        per_unit(snapshot_server_cpu, (args.watchers * snapshot_agents.min(args.agents)) as u64),
     );
     Ok(())
 }
@@ -813,20 +749,14 @@ async fn wait_for_floor(channel: Channel, token: &str, agents: usize) -> Result<
     let mut client = FloorServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let request = proto::WatchFloorRequest {
-            teams: Vec::new(),
-            resume_after_seq: 0,
-            lang: "en".into(),
-        };
+        let request = proto::WatchFloorRequest { teams: Vec::new(), resume_after_seq: 0, lang: "en".into() };
         let mut stream = client
             .watch_floor(authorized(request, token)?)
             .await
             .map_err(|s| format!("WatchFloor failed: {:?}: {}", s.code(), s.message()))?
             .into_inner();
-        let first = stream
-            .message()
-            .await
-            .map_err(|s| format!("WatchFloor stream failed: {:?}: {}", s.code(), s.message()))?;
+        let first =
+            stream.message().await.map_err(|s| format!("WatchFloor stream failed: {:?}: {}", s.code(), s.message()))?;
         let count = match first.and_then(|u| u.update) {
             Some(Update::SnapshotBegin(begin)) => begin.agent_count as usize,
             _ => 0,
@@ -835,9 +765,7 @@ async fn wait_for_floor(channel: Channel, token: &str, agents: usize) -> Result<
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "the floor shows {count} of {agents} agents 60 s after PutAgents"
-            ));
+            return Err(format!("the floor shows {count} of {agents} agents 60 s after PutAgents"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -852,16 +780,9 @@ async fn watch(
     opening: Arc<Semaphore>,
     agents: usize,
 ) -> Result<(), String> {
-    let permit = opening
-        .acquire_owned()
-        .await
-        .map_err(|_| "the open semaphore closed".to_string())?;
+    let permit = opening.acquire_owned().await.map_err(|_| "the open semaphore closed".to_string())?;
     let mut client = FloorServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let request = proto::WatchFloorRequest {
-        teams: Vec::new(),
-        resume_after_seq: 0,
-        lang: "en".into(),
-    };
+    let request = proto::WatchFloorRequest { teams: Vec::new(), resume_after_seq: 0, lang: "en".into() };
     let mut stream = client
         .watch_floor(authorized(request, &token)?)
         .await
@@ -897,14 +818,10 @@ async fn watch(
                     probe.record_receipt(index, code, now);
                 }
             }
-            Some(Update::SnapshotBegin(begin)) if permit.is_some() => {
-                snapshot_agents = begin.agent_count as usize
-            }
+            Some(Update::SnapshotBegin(begin)) if permit.is_some() => snapshot_agents = begin.agent_count as usize,
             Some(Update::SnapshotEnd(_)) if permit.is_some() => {
                 drop(permit.take());
-                probe
-                    .snapshot_agents_min
-                    .fetch_min(snapshot_agents, Ordering::AcqRel);
+                probe.snapshot_agents_min.fetch_min(snapshot_agents, Ordering::AcqRel);
                 probe.snapshots_done.fetch_add(1, Ordering::AcqRel);
             }
             Some(Update::Coalesced(_)) => {
@@ -946,10 +863,7 @@ async fn publish_paced(
             let mut rejected = 0u64;
             while let Ok(Some(ack)) = acks.message().await {
                 rejected += ack.rejected.len() as u64;
-                let at = sent_at
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front();
+                let at = sent_at.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                 if let Some(at) = at {
                     latencies.push(at.elapsed());
                 }
@@ -981,23 +895,12 @@ async fn publish_paced(
             // Start at code 1: the snapshot shows no code for a new agent.
             let code = (((n / args.agents as u64) + 1) % STATE_CODES.len() as u64) as u8;
             probe.mark_sent(agent, code, at);
-            events.push(IngestEvent {
-                time: Some(time),
-                ..state_event(format!("p{tag}-{n}"), agent, code)
-            });
+            events.push(IngestEvent { time: Some(time), ..state_event(format!("p{tag}-{n}"), agent, code) });
             n += 1;
         }
-        sent_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(Instant::now());
+        sent_at.lock().unwrap_or_else(|p| p.into_inner()).push_back(Instant::now());
         batch_id += 1;
-        let request = PublishRequest {
-            batch_id,
-            source: SOURCE.to_string(),
-            events,
-            source_healthy: None,
-        };
+        let request = PublishRequest { batch_id, source: SOURCE.to_string(), events, source_healthy: None };
         if tx.send(request).await.is_err() {
             return Err("the Publish stream closed during the timed phase".into());
         }
@@ -1011,8 +914,5 @@ async fn publish_paced(
         eprintln!("floorwatch-load: {rejected} events were rejected during the propagation run");
     }
     ack_latencies.sort();
-    Ok(PacedTally {
-        events: n,
-        ack_latencies,
-    })
+    Ok(PacedTally { events: n, ack_latencies })
 }
