@@ -1,0 +1,1 @@
+//! Unit tests for the wire checks on small hand-written messages.
