@@ -108,7 +108,7 @@ const CASES: &[(&str, Expected)] = &[
     ("cases/B52-481-to-refresh-subscribe.sip", Process),
 ];
 
-/// Statuses `inspect` may answer with.
+/// Statuses `inspect` may respond with.
 const KNOWN_STATUSES: &[u16] = &[400, 405, 415, 416, 420, 481, 501, 505, 513];
 
 fn corpus_dir() -> PathBuf {
@@ -135,7 +135,9 @@ fn kind(verdict: &Verdict) -> Expected {
 fn describe(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Process(accepted) => format!("Process ({} bytes)", accepted.frame_len),
-        Verdict::Respond(rejection) => format!("Respond {} {} ({})", rejection.status, rejection.reason, rejection.log_reason),
+        Verdict::Respond(rejection) => {
+            format!("Respond {} {} ({})", rejection.status, rejection.reason, rejection.log_reason)
+        }
         Verdict::Drop { log_reason } => format!("Drop ({log_reason})"),
     }
 }
@@ -152,10 +154,7 @@ fn header_value(message: &SipMessage, name: &str) -> Option<String> {
         SipMessage::Request(request) => &request.headers,
         SipMessage::Response(response) => &response.headers,
     };
-    headers
-        .iter()
-        .find(|header| header.name().eq_ignore_ascii_case(name))
-        .map(|header| header.value().to_string())
+    headers.iter().find(|header| header.name().eq_ignore_ascii_case(name)).map(|header| header.value().to_string())
 }
 
 #[test]
@@ -164,10 +163,7 @@ fn corpus_files_are_all_listed() {
         let entries = std::fs::read_dir(corpus_dir().join(dir)).expect("corpus directory must be readable");
         for entry in entries {
             let name = format!("{dir}/{}", entry.expect("directory entry").file_name().to_string_lossy());
-            assert!(
-                TORTURE.iter().any(|(file, _)| *file == name),
-                "{name} has no expected verdict in TORTURE"
-            );
+            assert!(TORTURE.iter().any(|(file, _)| *file == name), "{name} has no expected verdict in TORTURE");
         }
     }
 }
@@ -349,8 +345,10 @@ fn assert_bounded(data: &[u8], verdict: &Verdict, origin: &str) {
             assert!(KNOWN_STATUSES.contains(&rejection.status), "{origin}: status {}", rejection.status);
             assert!(!rejection.reason.is_empty(), "{origin}: empty reason phrase");
             let response = rejection.to_response_bytes("t1");
-            let bare_line_feed = response.iter().enumerate().any(|(i, &byte)| byte == b'\n' && (i == 0 || response[i - 1] != b'\r'));
-            let bare_return = response.iter().enumerate().any(|(i, &byte)| byte == b'\r' && response.get(i + 1) != Some(&b'\n'));
+            let bare_line_feed =
+                response.iter().enumerate().any(|(i, &byte)| byte == b'\n' && (i == 0 || response[i - 1] != b'\r'));
+            let bare_return =
+                response.iter().enumerate().any(|(i, &byte)| byte == b'\r' && response.get(i + 1) != Some(&b'\n'));
             assert!(!bare_line_feed && !bare_return, "{origin}: response has a bare CR or LF");
             assert!(response.ends_with(b"\r\n\r\n"), "{origin}: response not terminated");
         }

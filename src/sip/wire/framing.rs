@@ -5,13 +5,13 @@ use super::WireLimits;
 use super::grammar;
 use super::scan::{self, clip};
 
-/// What the next bytes of a stream buffer hold.
+/// The content at the start of a stream buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Framing {
     /// Not a whole message yet; read more, up to the message limit.
     NeedMore,
     /// CR and LF bytes before a start line, to discard. A double CRLF is an
-    /// RFC 5626 §3.5.1 keep-alive ping that the caller answers with CRLF.
+    /// RFC 5626 §3.5.1 keep-alive ping, to which the caller replies with CRLF.
     Skip(usize),
     /// One whole message of this many bytes; pass them to
     /// [`super::inspect`] with [`super::Transport::Tcp`].
@@ -21,7 +21,7 @@ pub enum Framing {
     Invalid { log_reason: String },
 }
 
-/// Frames the next message in `buffer`. It never asks for more than
+/// Frames the next message in `buffer`. It never requests more than
 /// `limits.max_message_bytes` bytes, so the caller can cap its buffer there.
 ///
 /// A message without Content-Length is taken to have no body, as rsipstack's

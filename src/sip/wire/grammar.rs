@@ -5,17 +5,17 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The reason phrase of a 400 answer, naming the syntax problem as RFC 3261
+/// The reason phrase of a 400 response, naming the syntax problem as RFC 3261
 /// §21.4.1 recommends.
 pub(super) type Invalid = &'static str;
 
-/// What the address checks learn about one name-addr or addr-spec.
+/// Facts the address check extracts from one name-addr or addr-spec.
 #[derive(Debug, Clone, Default)]
 pub(super) struct AddressFacts {
     pub has_tag: bool,
 }
 
-/// What the URI check learns about a URI.
+/// Facts the URI check extracts from a URI.
 #[derive(Debug, Clone)]
 pub(super) struct UriFacts {
     /// Whether a `?` header part is present (sip and sips only).
@@ -72,11 +72,7 @@ pub(super) fn check_call_id(value: &str) -> Result<(), Invalid> {
     let local = parts.next().unwrap_or_default();
     let host = parts.next();
     let valid = |word: &str| !word.is_empty() && word.bytes().all(is_word_char);
-    if valid(local) && host.is_none_or(valid) {
-        Ok(())
-    } else {
-        Err("Invalid Call-ID header field")
-    }
+    if valid(local) && host.is_none_or(valid) { Ok(()) } else { Err("Invalid Call-ID header field") }
 }
 
 /// Parses a decimal number of at most `max`; leading zeros are allowed.
@@ -88,11 +84,7 @@ pub(super) fn parse_bounded(text: &str, max: u64) -> Option<u64> {
     if digits.len() > 20 {
         return None;
     }
-    let number = if digits.is_empty() {
-        0
-    } else {
-        digits.parse::<u64>().ok()?
-    };
+    let number = if digits.is_empty() { 0 } else { digits.parse::<u64>().ok()? };
     (number <= max).then_some(number)
 }
 
@@ -110,17 +102,11 @@ pub(super) fn split_cseq(value: &str) -> Option<(&str, &str)> {
 pub(super) fn check_host(host: &str) -> Result<(), Invalid> {
     if let Some(inner) = host.strip_prefix('[') {
         let inner = inner.strip_suffix(']').ok_or("Invalid IPv6 reference")?;
-        return inner
-            .parse::<Ipv6Addr>()
-            .map(|_| ())
-            .map_err(|_| "Invalid IPv6 reference");
+        return inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| "Invalid IPv6 reference");
     }
 
     if !host.is_empty() && host.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') {
-        return host
-            .parse::<Ipv4Addr>()
-            .map(|_| ())
-            .map_err(|_| "Invalid IPv4 address");
+        return host.parse::<Ipv4Addr>().map(|_| ()).map_err(|_| "Invalid IPv4 address");
     }
 
     // hostname = *( domainlabel "." ) toplabel [ "." ]
@@ -128,26 +114,16 @@ pub(super) fn check_host(host: &str) -> Result<(), Invalid> {
     let labels: Vec<&str> = name.split('.').collect();
     let label_ok = |label: &str| {
         !label.is_empty()
-            && label
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+            && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
-    let top_ok = labels
-        .last()
-        .is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()));
-    if labels.iter().all(|label| label_ok(label)) && top_ok {
-        Ok(())
-    } else {
-        Err("Invalid host")
-    }
+    let top_ok = labels.last().is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()));
+    if labels.iter().all(|label| label_ok(label)) && top_ok { Ok(()) } else { Err("Invalid host") }
 }
 
 fn check_port(port: &str) -> Result<(), Invalid> {
-    parse_bounded(port, u64::from(u16::MAX))
-        .map(|_| ())
-        .ok_or("Invalid port")
+    parse_bounded(port, u64::from(u16::MAX)).map(|_| ()).ok_or("Invalid port")
 }
 
 /// Checks a URI: a SIP or SIPS URI against the RFC 3261 grammar, any other
@@ -155,9 +131,7 @@ fn check_port(port: &str) -> Result<(), Invalid> {
 pub(super) fn check_uri(uri: &str) -> Result<UriFacts, Invalid> {
     let (scheme, rest) = uri.split_once(':').ok_or("URI without scheme")?;
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"+-.".contains(&byte));
+        && scheme.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"+-.".contains(&byte));
     if !scheme_ok {
         return Err("Invalid URI scheme");
     }
@@ -183,11 +157,10 @@ fn check_sip_uri(rest: &str) -> Result<bool, Invalid> {
                 Some((user, password)) => (user, Some(password)),
                 None => (userinfo, None),
             };
-            let user_ok = !user.is_empty()
-                && all_escaped(user, |byte| is_unreserved(byte) || b"&=+$,;?/".contains(&byte));
-            let password_ok = password.is_none_or(|password| {
-                all_escaped(password, |byte| is_unreserved(byte) || b"&=+$,".contains(&byte))
-            });
+            let user_ok =
+                !user.is_empty() && all_escaped(user, |byte| is_unreserved(byte) || b"&=+$,;?/".contains(&byte));
+            let password_ok = password
+                .is_none_or(|password| all_escaped(password, |byte| is_unreserved(byte) || b"&=+$,".contains(&byte)));
             if !user_ok || !password_ok {
                 return Err("Invalid user part in SIP URI");
             }
@@ -260,11 +233,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(text: &'a str) -> Self {
-        Self {
-            bytes: text.as_bytes(),
-            text,
-            at: 0,
-        }
+        Self { bytes: text.as_bytes(), text, at: 0 }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -455,8 +424,8 @@ pub(super) fn check_contact(value: &str) -> Result<(), Invalid> {
     }
 }
 
-/// Takes `sent-protocol LWS sent-by`: the part of a via-parm needed to send
-/// an answer back.
+/// Takes `sent-protocol LWS sent-by`: the part of a via-parm needed to route
+/// a response.
 fn via_sent_by(cursor: &mut Cursor<'_>) -> Result<(), Invalid> {
     cursor.skip_lws();
     for part in 0..3 {
@@ -482,9 +451,7 @@ fn via_sent_by(cursor: &mut Cursor<'_>) -> Result<(), Invalid> {
         }
         format!("{reference}]")
     } else {
-        cursor
-            .take_while(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.')
-            .to_string()
+        cursor.take_while(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.').to_string()
     };
     check_host(&host)?;
 

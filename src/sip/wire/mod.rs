@@ -1,5 +1,5 @@
 //! Receive-path validation: decides, for each incoming SIP message, whether
-//! to process it, to answer it with an error status, or to drop it.
+//! to process it, to respond with an error status, or to drop it.
 //!
 //! [`inspect`] takes one UDP datagram or one message framed from a stream by
 //! [`frame_stream`]. It checks size limits, framing, the start line, the
@@ -9,12 +9,13 @@
 //! `rsipstack` [`SipMessage`], parsed from a normalized copy (compact names
 //! expanded, folded lines joined).
 //!
-//! Bad requests are answered when they carry a usable top Via and a CSeq,
-//! because those are what the client needs to match the answer (RFC 3261
-//! §17.1.3). Anything else is dropped: bad responses (§16.7 and RFC 4475
-//! §3.1.2.5), ACKs (never answered) and garbage.
+//! A bad request gets an error response when it carries a usable top Via
+//! and a CSeq, because the client matches a response to its transaction by
+//! those two (RFC 3261 §17.1.3). Anything else is dropped: bad responses
+//! (RFC 4475 §3.1.2.5 discards them), ACKs (which get no response) and
+//! garbage.
 //!
-//! This module does no I/O and no logging: the caller sends the answer,
+//! This module does no I/O and no logging: the caller sends the response,
 //! logs `log_reason` rate-limited and counts the outcome. [`SourceFilter`]
 //! decides which peers may send requests at all.
 
@@ -35,16 +36,13 @@ pub use framing::{Framing, frame_stream};
 pub use source_filter::{SourceFilter, SourceFilterError};
 
 /// Methods this watcher processes. Every other method RFC 3261 or an
-/// extension defines is answered 405 with this list in `Allow`.
+/// extension defines gets a 405 response with this list in `Allow`.
 pub const ALLOWED_METHODS: &[&str] = &["NOTIFY", "OPTIONS"];
 
 /// NOTIFY body types the event-package parsers in [`crate::sip::body`]
-/// read; any other type is answered 415 with this list in `Accept`.
-pub const ACCEPTED_BODY_TYPES: &[&str] = &[
-    "application/dialog-info+xml",
-    "application/pidf+xml",
-    "application/reginfo+xml",
-];
+/// read; any other type gets a 415 response with this list in `Accept`.
+pub const ACCEPTED_BODY_TYPES: &[&str] =
+    &["application/dialog-info+xml", "application/pidf+xml", "application/reginfo+xml"];
 
 /// Option tags this watcher supports in `Require`. None so far: RFC 6665
 /// notifications need no extension, so every required tag gets a 420.
@@ -70,14 +68,14 @@ pub struct WireLimits {
     pub max_body_bytes: usize,
 }
 
-/// What to do with one received message.
+/// The outcome of inspecting one received message.
 #[derive(Debug)]
 pub enum Verdict {
     /// Hand the message to the SIP stack.
     Process(Box<Accepted>),
     /// Send this error response to the request and go no further.
     Respond(Box<Rejection>),
-    /// Discard the message without an answer.
+    /// Discard the message without a response.
     Drop { log_reason: String },
 }
 
@@ -100,7 +98,7 @@ pub struct Rejection {
     /// Header fields the status requires, such as `Allow` with 405,
     /// `Unsupported` with 420 or `Accept` with 415.
     pub extra_headers: Vec<(&'static str, String)>,
-    /// What was wrong, for a log line; may quote (shortened) input.
+    /// Description of the problem for a log line; it may quote shortened input.
     pub log_reason: String,
     pub echo: Echo,
 }
@@ -129,10 +127,7 @@ impl Default for WireLimits {
     /// estimate with headroom: a full-state dialog-info or PIDF document for
     /// one agent is a few KiB.
     fn default() -> Self {
-        Self {
-            max_message_bytes: 65_535,
-            max_body_bytes: 32_768,
-        }
+        Self { max_message_bytes: 65_535, max_body_bytes: 32_768 }
     }
 }
 
@@ -187,7 +182,7 @@ pub fn inspect(data: &[u8], transport: Transport, limits: &WireLimits) -> Verdic
 }
 
 /// Inspects one message from `source`. A request from a source `filter`
-/// does not allow is answered 403 without further checks, and a response
+/// does not allow gets a 403 response without further checks, and a response
 /// from one is dropped; the caller logs both rate-limited.
 pub fn inspect_from(
     source: IpAddr,

@@ -1,6 +1,6 @@
 //! Splits raw bytes into a start line, unfolded header fields and a body
 //! offset. Records the first syntax problem instead of stopping, so that a
-//! broken request still yields the Via and CSeq needed to answer it.
+//! broken request still yields the Via and CSeq needed to respond to it.
 
 use std::borrow::Cow;
 
@@ -61,35 +61,25 @@ pub(super) fn find_header_end(data: &[u8]) -> Option<usize> {
 /// Returns the number of CR and LF bytes before the start line. RFC 3261
 /// §7.5 lets a receiver ignore them.
 pub(super) fn leading_crlf(data: &[u8]) -> usize {
-    data.iter()
-        .take_while(|&&byte| byte == b'\r' || byte == b'\n')
-        .count()
+    data.iter().take_while(|&&byte| byte == b'\r' || byte == b'\n').count()
 }
 
-/// Scans `data`, which holds one message and possibly trailing bytes.
+/// Scans `data`, which contains one message and possibly trailing bytes.
 pub(super) fn scan(data: &[u8]) -> Scanned {
     let start = leading_crlf(data);
     let rest = &data[start..];
 
-    let mut scanned = Scanned {
-        start_line: String::new(),
-        fields: Vec::new(),
-        body_start: None,
-        problem: None,
-    };
+    let mut scanned = Scanned { start_line: String::new(), fields: Vec::new(), body_start: None, problem: None };
 
     // The header section runs up to the empty line. Without one, the whole
-    // input is scanned as headers so the answer can still copy Via and CSeq.
+    // input is scanned as headers so the response can still copy Via and CSeq.
     let (head, body_start) = match find_header_end(rest) {
         Some(end) => (&rest[..end], Some(start + end + 4)),
         None => (rest, None),
     };
     scanned.body_start = body_start;
     if body_start.is_none() {
-        scanned.note(
-            "Header section not terminated",
-            "no empty line (CRLF CRLF) ends the header section".to_string(),
-        );
+        scanned.note("Header section not terminated", "no empty line (CRLF CRLF) ends the header section".to_string());
     }
 
     // RFC 3261 §7.3.1 header values are UTF-8 text. The lossy form keeps
@@ -97,10 +87,8 @@ pub(super) fn scan(data: &[u8]) -> Scanned {
     let text: Cow<'_, str> = match std::str::from_utf8(head) {
         Ok(text) => Cow::Borrowed(text),
         Err(error) => {
-            scanned.note(
-                "Header section is not UTF-8",
-                format!("invalid UTF-8 at byte {}", start + error.valid_up_to()),
-            );
+            scanned
+                .note("Header section is not UTF-8", format!("invalid UTF-8 at byte {}", start + error.valid_up_to()));
             String::from_utf8_lossy(head)
         }
     };
@@ -126,10 +114,7 @@ fn has_bare_line_break(line: &str) -> bool {
 
 /// Returns the long name for a compact form, or the name as written.
 fn long_name(name: &str) -> &str {
-    COMPACT_NAMES
-        .iter()
-        .find(|(short, _)| short.eq_ignore_ascii_case(name))
-        .map_or(name, |(_, long)| long)
+    COMPACT_NAMES.iter().find(|(short, _)| short.eq_ignore_ascii_case(name)).map_or(name, |(_, long)| long)
 }
 
 // === impl Scanned ===
@@ -143,10 +128,7 @@ impl Scanned {
 
     fn add_line(&mut self, line: &str) {
         if has_bare_line_break(line) {
-            self.note(
-                "Bare CR or LF in header",
-                format!("header line {:?} contains a lone CR or LF", clip(line)),
-            );
+            self.note("Bare CR or LF in header", format!("header line {:?} contains a lone CR or LF", clip(line)));
         }
 
         // A line starting with SP or HT continues the previous field
@@ -171,20 +153,14 @@ impl Scanned {
         }
 
         let Some((raw_name, value)) = line.split_once(':') else {
-            self.note(
-                "Header line without colon",
-                format!("header line {:?} has no colon", clip(line)),
-            );
+            self.note("Header line without colon", format!("header line {:?} has no colon", clip(line)));
             return;
         };
 
         // HCOLON allows SP and HT between the name and the colon.
         let name = raw_name.trim_end_matches([' ', '\t']);
         if !super::grammar::is_token(name) {
-            self.note(
-                "Invalid header name",
-                format!("header name {:?} is not a token", clip(name)),
-            );
+            self.note("Invalid header name", format!("header name {:?} is not a token", clip(name)));
             return;
         }
 
@@ -199,10 +175,7 @@ impl Scanned {
     /// Returns the values of all fields named `key` (lower-case long name).
     pub fn values<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
         let key = key.to_string();
-        self.fields
-            .iter()
-            .filter(move |field| field.key == key)
-            .map(|field| field.value.as_str())
+        self.fields.iter().filter(move |field| field.key == key).map(|field| field.value.as_str())
     }
 
     /// Returns the first value of `key`.

@@ -33,10 +33,8 @@ impl SourceFilter {
     /// Parses networks such as `192.0.2.0/24`, `2001:db8::/32` or a bare
     /// address (one host).
     pub fn new<S: AsRef<str>>(networks: &[S]) -> Result<Self, SourceFilterError> {
-        let networks = networks
-            .iter()
-            .map(|network| Network::parse(network.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let networks =
+            networks.iter().map(|network| Network::parse(network.as_ref())).collect::<Result<Vec<_>, _>>()?;
         Ok(Self { networks })
     }
 
@@ -57,7 +55,8 @@ impl Network {
             Some((address, prefix)) => {
                 let address: IpAddr = address.parse().map_err(|_| syntax())?;
                 let prefix_ok = !prefix.is_empty() && prefix.bytes().all(|byte| byte.is_ascii_digit());
-                let prefix_len: u8 = if prefix_ok { prefix.parse().map_err(|_| syntax())? } else { return Err(syntax()) };
+                let prefix_len: u8 =
+                    if prefix_ok { prefix.parse().map_err(|_| syntax())? } else { return Err(syntax()) };
                 (address, prefix_len)
             }
             None => {
@@ -68,16 +67,10 @@ impl Network {
 
         let max = max_prefix(address);
         if prefix_len > max {
-            return Err(SourceFilterError::PrefixTooLong {
-                value: value.to_string(),
-                max,
-            });
+            return Err(SourceFilterError::PrefixTooLong { value: value.to_string(), max });
         }
 
-        let network = Self {
-            address: mask(address, prefix_len),
-            prefix_len,
-        };
+        let network = Self { address: mask(address, prefix_len), prefix_len };
         if network.address != address {
             return Err(SourceFilterError::HostBits {
                 value: value.to_string(),
@@ -194,19 +187,13 @@ mod tests {
         let error = SourceFilter::new(&["192.0.2.1/24"]).unwrap_err();
         assert_eq!(
             error,
-            SourceFilterError::HostBits {
-                value: "192.0.2.1/24".to_string(),
-                suggestion: "192.0.2.0/24".to_string(),
-            }
+            SourceFilterError::HostBits { value: "192.0.2.1/24".to_string(), suggestion: "192.0.2.0/24".to_string() }
         );
     }
 
     #[test]
     fn filter_rejects_long_prefix() {
-        assert!(matches!(
-            SourceFilter::new(&["192.0.2.0/33"]),
-            Err(SourceFilterError::PrefixTooLong { max: 32, .. })
-        ));
+        assert!(matches!(SourceFilter::new(&["192.0.2.0/33"]), Err(SourceFilterError::PrefixTooLong { max: 32, .. })));
         assert!(matches!(
             SourceFilter::new(&["2001:db8::/129"]),
             Err(SourceFilterError::PrefixTooLong { max: 128, .. })
@@ -215,7 +202,9 @@ mod tests {
 
     #[test]
     fn filter_rejects_malformed_networks() {
-        for bad in ["", "example.com/24", "192.0.2.0/", "192.0.2.0/-1", "192.0.2.0/+8", "192.0.2.0/24/8", "300.0.2.0/24"] {
+        for bad in
+            ["", "example.com/24", "192.0.2.0/", "192.0.2.0/-1", "192.0.2.0/+8", "192.0.2.0/24/8", "300.0.2.0/24"]
+        {
             assert!(
                 matches!(SourceFilter::new(&[bad]), Err(SourceFilterError::Syntax(_))),
                 "{bad:?} must be rejected as a syntax error"

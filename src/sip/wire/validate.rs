@@ -7,31 +7,34 @@ use std::net::IpAddr;
 use super::grammar::{self, Invalid};
 use super::scan::{self, Scanned, clip};
 use super::{
-    ACCEPTED_BODY_TYPES, ALLOWED_METHODS, Accepted, Echo, Rejection, SUPPORTED_OPTION_TAGS,
-    Transport, Verdict, WireLimits,
+    ACCEPTED_BODY_TYPES, ALLOWED_METHODS, Accepted, Echo, Rejection, SUPPORTED_OPTION_TAGS, Transport, Verdict,
+    WireLimits,
 };
 
 /// Methods defined by RFC 3261 or a SIP extension. A request with one of
 /// these that the watcher does not process gets 405, any other method 501
 /// (RFC 3261 §8.2.1 and §21.5.2).
 const KNOWN_METHODS: &[&str] = &[
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
-    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
 ];
 
 /// Header fields that may appear at most once (RFC 3261 §7.3.1 and §20,
 /// RFC 6665 for Event and Subscription-State).
-const SINGLE_FIELDS: &[&str] = &[
-    "call-id",
-    "cseq",
-    "from",
-    "to",
-    "max-forwards",
-    "content-type",
-    "expires",
-    "event",
-    "subscription-state",
-];
+const SINGLE_FIELDS: &[&str] =
+    &["call-id", "cseq", "from", "to", "max-forwards", "content-type", "expires", "event", "subscription-state"];
 
 /// Header fields every request and response must carry (RFC 3261 §8.1.1).
 const MANDATORY_FIELDS: &[(&str, &str)] = &[
@@ -42,8 +45,13 @@ const MANDATORY_FIELDS: &[(&str, &str)] = &[
     ("cseq", "Missing CSeq header field"),
 ];
 
-/// The largest CSeq number, 2**31 - 1 (RFC 3261 §8.1.1.5).
-const MAX_CSEQ: u64 = (1 << 31) - 1;
+/// The largest CSeq number outside a dialog: RFC 3261 §8.1.1.5 keeps the
+/// first number of a call below 2**31.
+const MAX_INITIAL_CSEQ: u64 = (1 << 31) - 1;
+
+/// The largest CSeq number inside a dialog and in responses: RFC 3261
+/// erratum 3102 lets a dialog count on to 2**32 - 1 without wrapping.
+const MAX_DIALOG_CSEQ: u64 = u32::MAX as u64;
 
 /// The largest Expires value, 2**32 - 1 (RFC 3261 §20.19).
 const MAX_EXPIRES: u64 = u32::MAX as u64;
@@ -51,7 +59,11 @@ const MAX_EXPIRES: u64 = u32::MAX as u64;
 /// The largest Max-Forwards value (RFC 3261 §20.22).
 const MAX_MAX_FORWARDS: u64 = 255;
 
-/// Why a message failed a check: the status to answer a request with, the
+/// The status of a [`Failure`] that gets no response because a stream
+/// ended mid-message.
+const INCOMPLETE: u16 = 0;
+
+/// Why a message failed a check: the status to respond to a request with, the
 /// reason phrase, extra header fields and a log detail.
 struct Failure {
     status: u16,
@@ -75,32 +87,26 @@ struct Body {
 
 pub(super) fn inspect(data: &[u8], transport: Transport, limits: &WireLimits) -> Verdict {
     // Scanning is bounded by the limit; an oversized request is still
-    // answered 513 if its first bytes carry a Via and a CSeq.
+    // gets a 513 response if its first bytes carry a Via and a CSeq.
     let oversized = data.len() > limits.max_message_bytes;
     let window = &data[..data.len().min(limits.max_message_bytes)];
     let scanned = scan::scan(window);
 
     if scanned.start_line.is_empty() {
-        return Verdict::Drop {
-            log_reason: "empty message".to_string(),
-        };
+        return Verdict::Drop { log_reason: "empty message".to_string() };
     }
 
     if scanned.is_response() {
         return match check_response(&scanned, data, transport, limits, oversized) {
             Ok(body) => accept(&scanned, data, &body),
-            Err(log_reason) => Verdict::Drop {
-                log_reason: format!("invalid response: {log_reason}"),
-            },
+            Err(log_reason) => Verdict::Drop { log_reason: format!("invalid response: {log_reason}") },
         };
     }
 
     let echo = match answer_fields(&scanned) {
         Ok(echo) => echo,
         Err(log_reason) => {
-            return Verdict::Drop {
-                log_reason: format!("unanswerable request: {log_reason}"),
-            };
+            return Verdict::Drop { log_reason: format!("unanswerable request: {log_reason}") };
         }
     };
 
@@ -116,14 +122,12 @@ pub(super) fn inspect(data: &[u8], transport: Transport, limits: &WireLimits) ->
 
     match outcome {
         Ok(body) => accept(&scanned, data, &body),
-        // An ACK is never answered (RFC 3261 §17.1.1.3 absorbs it).
-        Err(failure) if echo.method == "ACK" => Verdict::Drop {
-            log_reason: format!("ACK not processed: {}", failure.log_reason),
-        },
-        // NOTE: a stream that ended mid-body cannot carry an answer.
-        Err(failure) if failure.status == 0 => Verdict::Drop {
-            log_reason: failure.log_reason,
-        },
+        // An ACK never gets a response (RFC 3261 §17).
+        Err(failure) if echo.method == "ACK" => {
+            Verdict::Drop { log_reason: format!("ACK not processed: {}", failure.log_reason) }
+        }
+        // A stream that ended mid-body cannot carry a response.
+        Err(failure) if failure.status == INCOMPLETE => Verdict::Drop { log_reason: failure.log_reason },
         Err(failure) => Verdict::Respond(Box::new(Rejection {
             status: failure.status,
             reason: failure.reason,
@@ -134,8 +138,8 @@ pub(super) fn inspect(data: &[u8], transport: Transport, limits: &WireLimits) ->
     }
 }
 
-/// Answers 403 to a request from a source that is not allowed, without
-/// checking it further; drops anything that cannot be answered.
+/// Responds 403 to a request from a source that is not allowed, without
+/// checking it further; drops anything that cannot get a response.
 pub(super) fn forbid(source: IpAddr, data: &[u8], limits: &WireLimits) -> Verdict {
     let window = &data[..data.len().min(limits.max_message_bytes)];
     let scanned = scan::scan(window);
@@ -156,21 +160,15 @@ pub(super) fn forbid(source: IpAddr, data: &[u8], limits: &WireLimits) -> Verdic
     }
 }
 
-/// Collects what an answer copies; fails without a usable top Via or CSeq.
+/// Collects the fields a response copies; fails without a usable top Via or CSeq.
 /// A value holding a bare CR or LF is never copied, because it would split
-/// the answer's header section.
+/// the response's header section.
 fn answer_fields(scanned: &Scanned) -> Result<Echo, String> {
-    let method = scanned
-        .start_line
-        .split([' ', '\t'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let method = scanned.start_line.split([' ', '\t']).next().unwrap_or_default().to_string();
     let copyable = |value: &&str| !value.contains(['\r', '\n']);
 
     let top_via = scanned.first("via").ok_or("no Via header field")?;
-    grammar::check_top_via(top_via)
-        .map_err(|problem| format!("top Via {:?}: {problem}", clip(top_via)))?;
+    grammar::check_top_via(top_via).map_err(|problem| format!("top Via {:?}: {problem}", clip(top_via)))?;
     let vias: Vec<String> = scanned.values("via").map(str::to_string).collect();
     if !vias.iter().all(|via| copyable(&via.as_str())) {
         return Err("a Via header field contains a bare CR or LF".to_string());
@@ -183,10 +181,7 @@ fn answer_fields(scanned: &Scanned) -> Result<Echo, String> {
     }
 
     let to = scanned.first("to").filter(copyable).map(str::to_string);
-    let to_needs_tag = to
-        .as_deref()
-        .and_then(|to| grammar::check_from_to(to).ok())
-        .is_some_and(|facts| !facts.has_tag);
+    let to_needs_tag = to.as_deref().and_then(|to| grammar::check_from_to(to).ok()).is_some_and(|facts| !facts.has_tag);
 
     Ok(Echo {
         vias,
@@ -199,12 +194,7 @@ fn answer_fields(scanned: &Scanned) -> Result<Echo, String> {
     })
 }
 
-fn check_request(
-    scanned: &Scanned,
-    data: &[u8],
-    transport: Transport,
-    limits: &WireLimits,
-) -> Result<Body, Failure> {
+fn check_request(scanned: &Scanned, data: &[u8], transport: Transport, limits: &WireLimits) -> Result<Body, Failure> {
     let line = split_request_line(&scanned.start_line)?;
     check_version(line.version)?;
 
@@ -244,42 +234,25 @@ fn split_request_line(line: &str) -> Result<RequestLine<'_>, Failure> {
         ));
     };
     if !grammar::is_token(method) {
-        return Err(Failure::bad(
-            "Malformed Request-Line",
-            format!("method {:?} is not a token", clip(method)),
-        ));
+        return Err(Failure::bad("Malformed Request-Line", format!("method {:?} is not a token", clip(method))));
     }
-    Ok(RequestLine {
-        method,
-        uri,
-        version,
-    })
+    Ok(RequestLine { method, uri, version })
 }
 
-/// Answers 505 to a well-formed version other than SIP/2.0 and 400 to a
+/// Responds 505 to a well-formed version other than SIP/2.0 and 400 to a
 /// malformed one. The version is case-insensitive (RFC 3261 §7.1).
 fn check_version(version: &str) -> Result<(), Failure> {
     if version.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
-    let well_formed = version
-        .get(..4)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("SIP/"))
+    let well_formed = version.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("SIP/"))
         && version[4..].split_once('.').is_some_and(|(major, minor)| {
-            grammar::parse_bounded(major, u64::MAX).is_some()
-                && grammar::parse_bounded(minor, u64::MAX).is_some()
+            grammar::parse_bounded(major, u64::MAX).is_some() && grammar::parse_bounded(minor, u64::MAX).is_some()
         });
     if well_formed {
-        Err(Failure::new(
-            505,
-            "Version Not Supported",
-            format!("SIP version {:?} is not SIP/2.0", clip(version)),
-        ))
+        Err(Failure::new(505, "Version Not Supported", format!("SIP version {:?} is not SIP/2.0", clip(version))))
     } else {
-        Err(Failure::bad(
-            "Malformed SIP-Version",
-            format!("SIP version {:?} is malformed", clip(version)),
-        ))
+        Err(Failure::bad("Malformed SIP-Version", format!("SIP version {:?} is malformed", clip(version))))
     }
 }
 
@@ -292,10 +265,7 @@ fn locate_body(scanned: &Scanned, data: &[u8], transport: Transport) -> Result<B
     let mut lengths = scanned.values("content-length");
     let Some(first) = lengths.next() else {
         // Without Content-Length a datagram's body runs to its end.
-        return Ok(Body {
-            start,
-            len: available,
-        });
+        return Ok(Body { start, len: available });
     };
     if lengths.next().is_some() {
         return Err(Failure::bad(
@@ -316,13 +286,10 @@ fn locate_body(scanned: &Scanned, data: &[u8], transport: Transport) -> Result<B
         let log_reason = format!("Content-Length {declared} exceeds the {available} bytes after the header section");
         return match transport {
             Transport::Udp => Err(Failure::bad("Content-Length larger than message", log_reason)),
-            Transport::Tcp => Err(Failure::new(0, "", format!("incomplete stream message: {log_reason}"))),
+            Transport::Tcp => Err(Failure::new(INCOMPLETE, "", format!("incomplete stream message: {log_reason}"))),
         };
     }
-    Ok(Body {
-        start,
-        len: declared,
-    })
+    Ok(Body { start, len: declared })
 }
 
 /// Checks the fields requests and responses share: presence, uniqueness,
@@ -339,24 +306,24 @@ fn check_common_fields(scanned: &Scanned) -> Result<(), (&'static str, String)> 
         }
     }
 
-    let cseq = scanned.first("cseq").unwrap_or_default();
-    let (number, _) = grammar::split_cseq(cseq)
-        .ok_or(("Invalid CSeq", format!("CSeq {:?} is malformed", clip(cseq))))?;
-    if grammar::parse_bounded(number, MAX_CSEQ).is_none() {
-        return Err((
-            "Invalid CSeq",
-            format!("CSeq number {:?} is not an integer up to 2**31-1", clip(number)),
-        ));
-    }
-
     let with_value = |problem: Invalid, value: &str| (problem, format!("{problem}: {:?}", clip(value)));
     for via in scanned.values("via") {
         grammar::check_via(via).map_err(|problem| with_value(problem, via))?;
     }
-    for key in ["from", "to"] {
-        let value = scanned.first(key).unwrap_or_default();
-        grammar::check_from_to(value).map_err(|problem| with_value(problem, value))?;
+    let from = scanned.first("from").unwrap_or_default();
+    grammar::check_from_to(from).map_err(|problem| with_value(problem, from))?;
+    let to = scanned.first("to").unwrap_or_default();
+    let to_facts = grammar::check_from_to(to).map_err(|problem| with_value(problem, to))?;
+
+    let cseq = scanned.first("cseq").unwrap_or_default();
+    let (number, _) =
+        grammar::split_cseq(cseq).ok_or(("Invalid CSeq", format!("CSeq {:?} is malformed", clip(cseq))))?;
+    let in_dialog = scanned.is_response() || to_facts.has_tag;
+    let max = if in_dialog { MAX_DIALOG_CSEQ } else { MAX_INITIAL_CSEQ };
+    if grammar::parse_bounded(number, max).is_none() {
+        return Err(("Invalid CSeq", format!("CSeq number {:?} is not an integer up to {max}", clip(number))));
     }
+
     let call_id = scanned.first("call-id").unwrap_or_default();
     grammar::check_call_id(call_id).map_err(|problem| with_value(problem, call_id))?;
     Ok(())
@@ -389,15 +356,13 @@ fn check_request_fields(scanned: &Scanned, line: &RequestLine<'_>, body_len: usi
             .map_err(|problem| Failure::bad(problem, format!("Contact {:?}: {problem}", clip(contact))))?;
     }
 
-    let numbers = [
-        ("max-forwards", MAX_MAX_FORWARDS, "Invalid Max-Forwards"),
-        ("expires", MAX_EXPIRES, "Invalid Expires"),
-    ];
+    let numbers =
+        [("max-forwards", MAX_MAX_FORWARDS, "Invalid Max-Forwards"), ("expires", MAX_EXPIRES, "Invalid Expires")];
     for (key, max, summary) in numbers {
-        if let Some(value) = scanned.first(key) {
-            if grammar::parse_bounded(value, max).is_none() {
-                return Err(Failure::bad(summary, format!("{key} {:?} is not an integer up to {max}", clip(value))));
-            }
+        if let Some(value) = scanned.first(key)
+            && grammar::parse_bounded(value, max).is_none()
+        {
+            return Err(Failure::bad(summary, format!("{key} {:?} is not an integer up to {max}", clip(value))));
         }
     }
 
@@ -423,7 +388,7 @@ fn check_request_fields(scanned: &Scanned, line: &RequestLine<'_>, body_len: usi
     Ok(())
 }
 
-/// Answers 501 to an unknown method and 405 to a known one this watcher
+/// Responds 501 to an unknown method and 405 to a known one this watcher
 /// does not process; a CANCEL gets 481 because no INVITE is ever pending.
 fn check_method(method: &str) -> Result<(), Failure> {
     if ALLOWED_METHODS.contains(&method) || method == "ACK" {
@@ -443,7 +408,7 @@ fn check_method(method: &str) -> Result<(), Failure> {
     Err(Failure::new(501, "Not Implemented", format!("unknown method {:?}", clip(method))))
 }
 
-/// Answers 416 to a Request-URI scheme other than sip or sips (RFC 3261
+/// Responds 416 to a Request-URI scheme other than sip or sips (RFC 3261
 /// §8.2.2.1). tel URIs are included: the watcher has no number directory.
 fn check_uri_scheme(uri: &str) -> Result<(), Failure> {
     let scheme = uri.split_once(':').map(|(scheme, _)| scheme).unwrap_or_default();
@@ -457,7 +422,7 @@ fn check_uri_scheme(uri: &str) -> Result<(), Failure> {
     ))
 }
 
-/// Answers 420 listing the required option tags that are not supported
+/// Responds 420 listing the required option tags that are not supported
 /// (RFC 3261 §8.2.2.3). Proxy-Require is for proxies and is ignored.
 fn check_require(scanned: &Scanned) -> Result<(), Failure> {
     let mut unsupported: Vec<&str> = Vec::new();
@@ -477,7 +442,7 @@ fn check_require(scanned: &Scanned) -> Result<(), Failure> {
         .with_header("Unsupported", list))
 }
 
-/// Answers 415 to a NOTIFY body this watcher cannot read (RFC 3261 §8.2.3).
+/// Responds 415 to a NOTIFY body this watcher cannot read (RFC 3261 §8.2.3).
 fn check_content(scanned: &Scanned, body_len: usize) -> Result<(), Failure> {
     for value in scanned.values("content-encoding") {
         let encodings = value.split(',').map(|coding| coding.trim_matches([' ', '\t']));
@@ -544,7 +509,7 @@ fn check_response(
 }
 
 /// Hands the message to the stack's parser through a normalized copy, so
-/// the stack sees exactly the fields checked here: compact names expanded,
+/// the stack parses exactly the fields checked here: compact names expanded,
 /// folds joined, Content-Length present and the version in upper case.
 fn accept(scanned: &Scanned, data: &[u8], body: &Body) -> Verdict {
     let mut text = String::new();
@@ -572,10 +537,8 @@ fn accept(scanned: &Scanned, data: &[u8], body: &Body) -> Verdict {
             trailing_bytes: data.len() - body.start - body.len,
         })),
         // NOTE: reached only where the stack's parser is stricter than the
-        // checks above; such a request goes unanswered.
-        Err(error) => Verdict::Drop {
-            log_reason: format!("the SIP stack could not parse the message: {error}"),
-        },
+        // checks above; such a request gets no response.
+        Err(error) => Verdict::Drop { log_reason: format!("the SIP stack could not parse the message: {error}") },
     }
 }
 
@@ -583,12 +546,7 @@ fn accept(scanned: &Scanned, data: &[u8], body: &Body) -> Verdict {
 
 impl Failure {
     fn new(status: u16, reason: &'static str, log_reason: String) -> Self {
-        Self {
-            status,
-            reason,
-            extra_headers: Vec::new(),
-            log_reason,
-        }
+        Self { status, reason, extra_headers: Vec::new(), log_reason }
     }
 
     fn bad(reason: &'static str, log_reason: String) -> Self {
