@@ -13,3 +13,4 @@
 pub mod agent_state;
 pub mod body;
 pub mod subscription;
+pub mod wire;
