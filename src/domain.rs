@@ -55,7 +55,7 @@ pub struct ScheduledActivity {
     pub activity: ActivityType,
 }
 
-/// Why an agent is not ready for calls.
+/// Reason an agent is not ready for calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotReadyReason {
@@ -111,7 +111,7 @@ pub enum AdherenceStatus {
     Excused,
 }
 
-/// Which kind of ingest adapter delivered an event.
+/// Kind of ingest adapter that delivered an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
@@ -120,7 +120,7 @@ pub enum SourceKind {
     Sip,
 }
 
-/// What happened to an agent, independent of the protocol that reported it.
+/// Change reported for an agent, independent of the protocol that reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
@@ -173,7 +173,7 @@ pub struct AgentEvent {
     /// Agent id or platform id (AOR, feed user id) as the source sent it;
     /// resolved through the agent directory.
     pub agent_ref: String,
-    /// When the source says the event happened.
+    /// Instant the event happened, by the source's clock.
     pub source_time: Timestamp,
     /// When floorwatch received it.
     pub received_at: Timestamp,

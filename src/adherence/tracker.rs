@@ -22,7 +22,7 @@ use crate::domain::{ActivityType, AdherenceStatus, CallDirection, EventKind, Sta
 /// cannot grow the list beyond this (the oldest is dropped).
 const MAX_CALLS: usize = 8;
 
-/// What a tracker reads but does not own.
+/// Shared inputs a tracker reads but does not own.
 pub struct Context<'a> {
     pub rules: &'a RuleMatrix,
     pub tz: &'a TimeZone,
@@ -31,10 +31,10 @@ pub struct Context<'a> {
     pub exceptions: &'a [(i64, i64)],
 }
 
-/// Why an alarm was raised.
+/// Cause of an alarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlarmKind {
-    /// Logged out while the schedule asks for work.
+    /// Logged out while work is scheduled.
     NotLoggedIn,
     /// Logged in, but the device or the home connection is gone.
     Unreachable,
@@ -247,8 +247,8 @@ impl Tracker {
 
     /// Applies an agent event at `t` (not before `at_ms`). For a `State`
     /// event, `code` is the code as a shared string with its configured
-    /// group (`None` when the code is unknown); `source_down` is the health
-    /// of `source` at `t`.
+    /// group, which is `None` for an unknown code. `source_down` is the
+    /// health of `source` at `t`.
     #[allow(clippy::too_many_arguments)]
     pub fn apply_event(
         &mut self,
@@ -273,8 +273,8 @@ impl Tracker {
             EventKind::Logout => {
                 self.logged_in = false;
                 self.calls.clear();
-                // A lost registration says nothing about the next login,
-                // which may come from another device or source.
+                // The next login may come from another device or source, so
+                // a lost registration does not carry over to it.
                 self.device_registered = None;
             }
             EventKind::State { code: text } => {

@@ -128,9 +128,8 @@ impl proto::ingest_service_server::IngestService for IngestApi {
 
 type PendingAck = Pin<Box<dyn std::future::Future<Output = Result<proto::PublishAck, Status>> + Send>>;
 
-/// Validates a batch, queues it and returns the future of its ack.
-/// The sources one stream carries; dropping it tells the health tracker
-/// the stream closed, whichever way the stream ended.
+/// Sources one stream carries. Dropping it reports the stream closed to
+/// the health tracker, whichever way the stream ended.
 struct StreamSources {
     state: Arc<ApiState>,
     names: std::collections::HashSet<String>,
@@ -145,6 +144,7 @@ impl Drop for StreamSources {
     }
 }
 
+/// Validates a batch, queues it and returns the future of its ack.
 async fn start_batch(
     state: &ApiState,
     request: proto::PublishRequest,

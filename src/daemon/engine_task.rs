@@ -1,7 +1,7 @@
 //! The engine task: the single writer of agent state.
 //!
 //! It owns the [`Engine`], applies committed inputs in journal order,
-//! advances time on a tick, answers figure queries, and publishes what the
+//! advances time on a tick, serves figure queries, and publishes what the
 //! engine reports to the floor hub. Everything else talks to it through
 //! [`EngineHandle`].
 
@@ -116,7 +116,7 @@ pub struct EngineGone;
 
 /// Starts the engine task with an engine already rebuilt from the journal.
 /// It runs until `stop` is cancelled, then applies what is queued and
-/// returns; the daemon cancels `stop` after the ingest pipeline has
+/// returns. The daemon cancels `stop` after the ingest pipeline has
 /// stopped, so every committed input reaches the engine.
 pub fn spawn(
     engine: Engine,

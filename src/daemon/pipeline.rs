@@ -1,6 +1,6 @@
 //! The ingest pipeline: validates events from every adapter, resolves the
 //! agent, commits to the journal, hands committed entries to the engine in
-//! journal order, and only then answers the adapter.
+//! journal order, and only then replies to the adapter.
 //!
 //! Requests that queue up while a commit is in flight are merged into the
 //! next commit (group commit), so the journal sees large batches under load
@@ -243,7 +243,7 @@ pub fn replayed_input(seq: u64, entry: JournalEntry) -> EngineInput {
     engine_input(seq, entry)
 }
 
-/// Why an event was not accepted.
+/// Reason an event was not accepted.
 struct Invalid {
     field: &'static str,
     /// Metric label from a fixed set.

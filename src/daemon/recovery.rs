@@ -24,7 +24,7 @@ use crate::domain::{Agent, ScheduledActivity};
 use crate::roster::{self, RosterBook};
 use crate::store::{Journal, RosterVersionRecord};
 
-/// What recovery hands to the daemon.
+/// State recovery hands to the daemon.
 pub struct Recovered {
     pub engine: Engine,
     pub directory: SharedDirectory,
