@@ -190,7 +190,7 @@ impl Engine {
         }
         let id: Arc<str> = Arc::from(agent_id);
         let schedule = Schedule::default();
-        let ctx = Context { rules: &self.config.rules, tz: &self.config.tz, schedule: &schedule, exceptions: &[] };
+        let ctx = context(&self.config, &schedule, &[]);
         let checkpoint = Tracker::new(&ctx, self.retain_from_ms);
         let mut tracker = checkpoint.clone();
         let mut ignored = Vec::new();
@@ -254,12 +254,7 @@ impl Engine {
         }
 
         let entry = &mut self.agents[i];
-        let ctx = Context {
-            rules: &self.config.rules,
-            tz: &self.config.tz,
-            schedule: &entry.schedule,
-            exceptions: &entry.exceptions,
-        };
+        let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
         entry.tracker.apply_event(&ctx, t, kind, code.as_ref(), &source, source_down, &mut self.scratch);
         self.flush_scratch(i);
         self.schedule_wake(i);
@@ -278,12 +273,7 @@ impl Engine {
                 continue;
             }
             let entry = &mut self.agents[i];
-            let ctx = Context {
-                rules: &self.config.rules,
-                tz: &self.config.tz,
-                schedule: &entry.schedule,
-                exceptions: &entry.exceptions,
-            };
+            let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
             entry.tracker.apply_source_health(&ctx, t, &source, healthy, &mut self.scratch);
             self.flush_scratch(i);
             self.schedule_wake(i);
@@ -313,12 +303,7 @@ impl Engine {
             self.agents[i].wake_ms = None;
 
             let entry = &mut self.agents[i];
-            let ctx = Context {
-                rules: &self.config.rules,
-                tz: &self.config.tz,
-                schedule: &entry.schedule,
-                exceptions: &entry.exceptions,
-            };
+            let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
             entry.tracker.advance_to(&ctx, wake, &mut self.scratch);
             self.flush_scratch(i);
             self.schedule_wake(i);
@@ -404,12 +389,7 @@ impl Engine {
     /// Returns an agent's figures for a local day as of the engine's now.
     pub fn agent_day(&self, agent_id: &str, day: Date) -> Option<DayFigures> {
         let entry = &self.agents[*self.index.get(agent_id)?];
-        let ctx = Context {
-            rules: &self.config.rules,
-            tz: &self.config.tz,
-            schedule: &entry.schedule,
-            exceptions: &entry.exceptions,
-        };
+        let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
         let mut figures = entry.tracker.figures_as_of(&ctx, day, self.now_ms);
         if entry.history_full {
             figures.approximate = true;
@@ -497,12 +477,7 @@ impl Engine {
     fn replay(&mut self, i: usize) {
         if self.agents[i].history_full {
             let entry = &mut self.agents[i];
-            let ctx = Context {
-                rules: &self.config.rules,
-                tz: &self.config.tz,
-                schedule: &entry.schedule,
-                exceptions: &entry.exceptions,
-            };
+            let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
             entry.tracker.refresh(&ctx, &mut self.scratch);
             self.flush_scratch(i);
             self.schedule_wake(i);
@@ -532,12 +507,7 @@ impl Engine {
     /// log. Time is advanced to `until`, but never past the engine's now.
     fn replay_until(&self, i: usize, until: i64) -> Tracker {
         let entry = &self.agents[i];
-        let ctx = Context {
-            rules: &self.config.rules,
-            tz: &self.config.tz,
-            schedule: &entry.schedule,
-            exceptions: &entry.exceptions,
-        };
+        let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
         let mut tracker = entry.checkpoint.clone();
         let mut ignored = Vec::new();
         tracker.refresh(&ctx, &mut ignored);
@@ -589,12 +559,7 @@ impl Engine {
 
     fn schedule_wake(&mut self, i: usize) {
         let entry = &mut self.agents[i];
-        let ctx = Context {
-            rules: &self.config.rules,
-            tz: &self.config.tz,
-            schedule: &entry.schedule,
-            exceptions: &entry.exceptions,
-        };
+        let ctx = context(&self.config, &entry.schedule, &entry.exceptions);
         let wake = entry.tracker.next_wake_ms(&ctx);
         if wake != entry.wake_ms {
             entry.wake_ms = wake;
@@ -603,6 +568,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// Returns what a tracker reads, from the engine's settings and one
+/// agent's schedule and exceptions.
+fn context<'a>(config: &'a EngineConfig, schedule: &'a Schedule, exceptions: &'a [(i64, i64)]) -> Context<'a> {
+    Context { rules: &config.rules, tz: &config.tz, schedule, exceptions }
 }
 
 fn ts(ms: i64) -> Timestamp {
