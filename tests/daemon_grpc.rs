@@ -341,3 +341,23 @@ async fn frozen_peer_costs_one_drain_timeout() {
     assert!(warnings.is_empty(), "nothing was in flight, so the pipeline must stop: {warnings:?}");
     drop(peer);
 }
+
+#[tokio::test]
+async fn floor_shows_roster_when_publish_returns() {
+    let site = Site::new(SiteConfig::default());
+    let daemon = site.start();
+    floor_with_phone_duty(&daemon, Timestamp::now()).await;
+
+    // No waiting: PutAgents and PublishRoster reply once the floor has the change.
+    let mut floor = daemon.floor(Some(ADMIN.token)).await;
+    let snapshot = watch_all(&mut floor).await.snapshot().await;
+    assert_eq!(snapshot.agents.len(), AGENTS.len(), "{:?}", snapshot.agents);
+    for view in &snapshot.agents {
+        assert_eq!(
+            view.scheduled_activity,
+            Some(floorwatch::proto::ActivityType::PhoneDuty as i32),
+            "{} must show its phone duty",
+            view.agent_id
+        );
+    }
+}

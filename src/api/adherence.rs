@@ -233,11 +233,12 @@ impl AdherenceApi {
             .filter(|r| r.agent_id == agent_id)
             .map(|r| (r.start, r.end))
             .collect();
-        self.state
-            .engine
+        let engine = &self.state.engine;
+        engine
             .send(EngineCommand::Exceptions { agent_id: agent_id.to_string(), periods })
             .await
-            .map_err(|_| engine_gone())
+            .map_err(|_| engine_gone())?;
+        engine.barrier().await.map_err(|_| engine_gone())
     }
 }
 

@@ -177,39 +177,34 @@ async fn stream_floor(
     let mut high_water = subscription.high_water;
     let shows = |change: &FloorChange| scope.shows(&change.agent.snapshot.agent_id, &change.agent.team);
 
-    let start_messages: Vec<FloorUpdate> =
-        match std::mem::replace(&mut subscription.start, SubscriptionStart::Resumed { changes: Vec::new() }) {
-            SubscriptionStart::Snapshot { reason, changes } => {
-                let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
-                let mut messages = vec![FloorUpdate {
-                    seq: high_water,
-                    update: Some(Update::SnapshotBegin(proto::SnapshotBegin {
-                        reason: reason.to_string(),
-                        agent_count: visible.len() as u32,
-                    })),
-                    server_time: None,
-                }];
-                messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
-                messages.push(FloorUpdate {
-                    seq: high_water,
-                    update: Some(Update::SnapshotEnd(proto::SnapshotEnd {})),
-                    server_time: None,
-                });
-                messages
-            }
-            SubscriptionStart::Resumed { changes } => {
-                let visible: Vec<&Arc<FloorChange>> = changes.iter().filter(|c| shows(c)).collect();
-                let mut messages = vec![FloorUpdate {
-                    seq: high_water,
-                    update: Some(Update::Resumed(proto::Resumed { replayed: visible.len() as u32 })),
-                    server_time: None,
-                }];
-                messages.extend(visible.into_iter().map(|c| agent_update(&state, c)));
-                messages
-            }
-        };
-    for message in start_messages {
-        if !send(&state, &tx, message).await {
+    // The start is sent one agent at a time from the shared changes, so a
+    // large snapshot costs a pointer per agent here, not a converted view.
+    let start = std::mem::replace(&mut subscription.start, SubscriptionStart::Resumed { changes: Vec::new() });
+    let (first, changes, last) = match start {
+        SubscriptionStart::Snapshot { reason, changes } => {
+            let visible: Vec<Arc<FloorChange>> = changes.into_iter().filter(|c| shows(c)).collect();
+            let begin = Update::SnapshotBegin(proto::SnapshotBegin {
+                reason: reason.to_string(),
+                agent_count: visible.len() as u32,
+            });
+            (begin, visible, Some(Update::SnapshotEnd(proto::SnapshotEnd {})))
+        }
+        SubscriptionStart::Resumed { changes } => {
+            let visible: Vec<Arc<FloorChange>> = changes.into_iter().filter(|c| shows(c)).collect();
+            (Update::Resumed(proto::Resumed { replayed: visible.len() as u32 }), visible, None)
+        }
+    };
+    if !send(&state, &tx, FloorUpdate { seq: high_water, update: Some(first), server_time: None }).await {
+        return;
+    }
+    for change in &changes {
+        if !send(&state, &tx, agent_update(&state, change)).await {
+            return;
+        }
+    }
+    drop(changes);
+    if let Some(last) = last {
+        if !send(&state, &tx, FloorUpdate { seq: high_water, update: Some(last), server_time: None }).await {
             return;
         }
     }

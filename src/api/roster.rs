@@ -151,7 +151,9 @@ impl RosterApi {
         book.set_version(version);
 
         let schedules = agent_ids.iter().map(|id| (id.clone(), book.activities(id).to_vec())).collect();
-        if self.state.engine.send(EngineCommand::Schedules(schedules)).await.is_err() {
+        // The barrier makes the reply wait until the floor shows the roster.
+        let engine = &self.state.engine;
+        if engine.send(EngineCommand::Schedules(schedules)).await.is_err() || engine.barrier().await.is_err() {
             return Err(Status::unavailable(
                 "the engine is shutting down; the roster is stored and applies after a restart",
             ));
@@ -254,11 +256,13 @@ impl proto::roster_service_server::RosterService for RosterApi {
         })?;
         self.state.directory.store(next);
         let ids = agents.into_iter().map(|a| a.id).collect();
-        self.state
-            .engine
-            .send(EngineCommand::AgentsChanged(ids))
-            .await
-            .map_err(|_| Status::unavailable("the engine is shutting down"))?;
+        // The barrier makes the reply wait until the floor shows the agents.
+        let engine = &self.state.engine;
+        if engine.send(EngineCommand::AgentsChanged(ids)).await.is_err() || engine.barrier().await.is_err() {
+            return Err(Status::unavailable(
+                "the engine is shutting down; the agents are stored and appear after a restart",
+            ));
+        }
         info!(stored, by = %principal.name, "agents stored");
         Ok(Response::new(proto::PutAgentsResponse { stored }))
     }

@@ -52,6 +52,9 @@ pub enum EngineCommand {
         agent_id: AgentId,
         periods: Vec<(Timestamp, Timestamp)>,
     },
+    /// Answered once every command sent before it is applied and its
+    /// changes are published to the hub.
+    Barrier(oneshot::Sender<()>),
     AgentDay {
         agent_id: AgentId,
         date: Option<Date>,
@@ -103,6 +106,15 @@ impl EngineHandle {
         answer.await.map_err(|_| EngineGone)
     }
 
+    /// Waits until every command sent before is applied and published, so a
+    /// caller that changed agents, schedules or exceptions can return with
+    /// the floor already showing the change.
+    pub async fn barrier(&self) -> Result<(), EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(EngineCommand::Barrier(reply)).await?;
+        answer.await.map_err(|_| EngineGone)
+    }
+
     /// Returns the engine time of the last advance (epoch ms).
     pub fn last_advance_ms(&self) -> i64 {
         self.last_advance_ms.load(Ordering::Relaxed)
@@ -137,6 +149,7 @@ pub fn spawn(
         clock,
         changed: HashSet::new(),
         unknown_codes: HashSet::new(),
+        barriers: Vec::new(),
         last_advance_ms,
     };
     let join = tokio::spawn(task.run(rx, config, shutdown));
@@ -152,6 +165,8 @@ struct EngineTask {
     changed: HashSet<Arc<str>>,
     /// (source, code) pairs already announced as unknown.
     unknown_codes: HashSet<(String, String)>,
+    /// Barriers to answer after the next flush.
+    barriers: Vec<oneshot::Sender<()>>,
     last_advance_ms: Arc<AtomicI64>,
 }
 
@@ -244,6 +259,7 @@ impl EngineTask {
                 self.engine.advance(self.clock.now());
                 self.engine.set_exceptions(&agent_id, periods);
             }
+            EngineCommand::Barrier(reply) => self.barriers.push(reply),
             EngineCommand::AgentDay { agent_id, date, reply } => {
                 self.engine.advance(self.clock.now());
                 let now = self.engine.now();
@@ -277,8 +293,16 @@ impl EngineTask {
         }
     }
 
-    /// Publishes what the engine reported since the last flush.
+    /// Publishes what the engine reported since the last flush, then
+    /// answers the barriers waiting for it.
     fn flush(&mut self) {
+        self.publish_outputs();
+        for barrier in self.barriers.drain(..) {
+            let _ = barrier.send(());
+        }
+    }
+
+    fn publish_outputs(&mut self) {
         let outputs: Vec<Output> = self.engine.drain_outputs().collect();
         if outputs.is_empty() && self.changed.is_empty() {
             return;
