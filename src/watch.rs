@@ -58,6 +58,11 @@ async fn watch(addr: &str, teams: Vec<String>, once: bool, locale: Locale, token
     let bearer: MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .map_err(|_| "FLOORWATCH_TOKEN contains characters not allowed in a header".to_string())?;
+    if !addr.starts_with("http://") {
+        return Err(format!(
+            "--addr {addr:?} is not supported; give a plaintext address such as http://127.0.0.1:50051 (TLS is not built in)"
+        ));
+    }
     let mut table = FloorTable::default();
     let mut failures = 0u32;
 
@@ -266,9 +271,10 @@ fn elapsed(now: Timestamp, since_seconds: i64) -> String {
     format_duration((now.as_second() - since_seconds).max(0))
 }
 
+/// Formats a duration as h:mm:ss, so minutes are never read as hours.
 fn format_duration(seconds: i64) -> String {
     let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
-    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+    format!("{h}:{m:02}:{s:02}")
 }
 
 fn adherence_label(value: i32, locale: Locale) -> &'static str {

@@ -62,7 +62,10 @@ pub enum Output {
 pub struct AgentSnapshot {
     pub agent_id: Arc<str>,
     pub group: StateGroup,
-    pub group_since: Timestamp,
+    /// When the agent entered `group`; `None` when the agent has not
+    /// changed since the start of the retained window, so the real instant
+    /// is not known.
+    pub group_since: Option<Timestamp>,
     pub state_code: Option<Arc<str>>,
     pub activity: Option<crate::domain::ActivityType>,
     pub activity_end: Option<Timestamp>,
@@ -364,7 +367,7 @@ impl Engine {
         Some(AgentSnapshot {
             agent_id: entry.id.clone(),
             group: tracker.group(),
-            group_since: ts(tracker.group_since_ms()),
+            group_since: (tracker.group_since_ms() > self.retain_from_ms).then(|| ts(tracker.group_since_ms())),
             state_code: tracker.state_code().cloned(),
             activity: slot.map(|s| s.activity),
             activity_end: slot.map(|s| ts(s.end_ms)),

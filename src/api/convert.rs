@@ -139,7 +139,7 @@ pub fn agent_view(agent: &FloorAgent, now: Timestamp) -> proto::AgentView {
         display_name: agent.display_name.to_string(),
         team: agent.team.to_string(),
         state: state_group_to_proto(s.group) as i32,
-        state_since: Some(timestamp_to_proto(s.group_since)),
+        state_since: s.group_since.map(timestamp_to_proto),
         state_code: s.state_code.as_deref().unwrap_or_default().to_string(),
         scheduled_activity: s.activity.map(|a| activity_to_proto(a) as i32),
         scheduled_until: s.activity_end.map(timestamp_to_proto),

@@ -370,6 +370,9 @@ impl EngineTask {
         self.changed.extend(ids);
         let directory = self.directory.load();
         for (agent, alarm) in self.engine.active_alarms() {
+            // Counted as raised in this process, so raised minus cleared
+            // stays equal to the active alarms.
+            telemetry::AlarmChanged { agent_id: &agent, kind: alarm.kind.as_str(), raised: true }.emit();
             let team = team_of(&directory, &agent);
             self.hub.publish_alarm(AlarmEvent {
                 alarm_id: alarm_id(&agent, alarm.kind, alarm.out_since_ms),

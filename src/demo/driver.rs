@@ -134,8 +134,17 @@ async fn demo(options: DemoOptions, start_time: Time, locale: Locale) -> anyhow:
         token_entry(&ingest_token, "demo-platform", Role::Ingest),
     ];
     let clock = Clock::scaled(origin, options.speed);
-    let running =
-        daemon::start(config, StartOptions { clock: clock.clone(), extra_tokens, notify_systemd: false }).await?;
+    let options_for_start = StartOptions { clock: clock.clone(), extra_tokens, notify_systemd: false };
+    let running = match daemon::start(config, options_for_start).await {
+        Ok(running) => running,
+        Err(e) => {
+            // Nothing is left running; a failed start leaves no files behind.
+            let _ = std::fs::remove_dir_all(&state_dir);
+            return Err(
+                e.context("the demo could not start (for a port in use, pass --grpc or --admin with another address)")
+            );
+        }
+    };
 
     let websocket_addr =
         running.websocket_addr.ok_or_else(|| anyhow::anyhow!("the demo needs the WebSocket listener"))?;

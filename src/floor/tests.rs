@@ -11,7 +11,7 @@ fn agent(id: &str, group: StateGroup) -> FloorAgent {
         snapshot: AgentSnapshot {
             agent_id: Arc::from(id),
             group,
-            group_since: at,
+            group_since: Some(at),
             state_code: None,
             activity: None,
             activity_end: None,
