@@ -8,25 +8,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Rosters, agents and figures of every team.
-    Planner,
-    /// Floor, alarms, figures and exceptions of their teams.
-    Supervisor,
-    /// Read-only floor of their teams.
-    Wallboard,
-    /// Their own figures and roster.
-    Agent,
-    /// Event ingest only.
-    Ingest,
-}
+/// Roles are the configuration's, so a token file and the API agree.
+pub use crate::config::{Role, hash_token};
 
 /// The caller of an RPC, after authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,33 +36,6 @@ pub struct TokenEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Authenticator {
     by_hash: Arc<HashMap<String, Principal>>,
-}
-
-// === impl Role ===
-
-impl Role {
-    pub fn parse(name: &str) -> Option<Role> {
-        match name {
-            "admin" => Some(Role::Admin),
-            "planner" => Some(Role::Planner),
-            "supervisor" => Some(Role::Supervisor),
-            "wallboard" => Some(Role::Wallboard),
-            "agent" => Some(Role::Agent),
-            "ingest" => Some(Role::Ingest),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Planner => "planner",
-            Role::Supervisor => "supervisor",
-            Role::Wallboard => "wallboard",
-            Role::Agent => "agent",
-            Role::Ingest => "ingest",
-        }
-    }
 }
 
 // === impl Principal ===
@@ -159,11 +117,6 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// Returns the lowercase hex SHA-256 of a token, as configured.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

@@ -316,7 +316,7 @@ fn authenticator(config: &Config, extra: Vec<TokenEntry>) -> Authenticator {
             sha256_hex: hex::encode(token.sha256),
             principal: Principal {
                 name: token.name.clone(),
-                role: Role::parse(token.role.as_str()).unwrap_or(Role::Wallboard),
+                role: token.role,
                 teams: token.teams.iter().cloned().collect(),
                 agent_id: token.agent_id.clone(),
             },
