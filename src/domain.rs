@@ -2,7 +2,7 @@
 //! agent states and the normalized agent event that every ingest adapter
 //! produces.
 //!
-//! Nothing here knows about a protocol. Adapters translate their wire format
+//! Nothing here depends on a protocol. Adapters translate their wire format
 //! into [`AgentEvent`]; the adherence engine and the API only see these types.
 
 use std::fmt;
@@ -10,7 +10,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// Identifier of an agent as the agent directory knows it (for example `a-117`).
+/// Identifier of an agent in the agent directory (for example `a-117`).
 pub type AgentId = String;
 
 /// Name of a team (for example `team-noord`).
@@ -31,7 +31,7 @@ pub struct Agent {
     pub platform_ids: Vec<String>,
 }
 
-/// What a scheduled activity asks the agent to do.
+/// Kind of work or absence a scheduled activity plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityType {
@@ -102,7 +102,7 @@ pub enum StateGroup {
 pub enum AdherenceStatus {
     InAdherence,
     OutOfAdherence,
-    /// Neither in nor out: the rule matrix says the state does not matter.
+    /// Neither in nor out: the rule matrix counts the state as neutral.
     Neutral,
     /// The source the agent depends on is down, so the state is not known;
     /// counted as neutral and flagged.

@@ -20,7 +20,7 @@ use crate::proto::{self, AgentView, TeamSummary, WatchFloorRequest};
 /// How often the table is redrawn.
 const REDRAW: Duration = Duration::from_secs(1);
 
-/// What the table shows.
+/// Contents of the table.
 #[derive(Default)]
 struct FloorTable {
     agents: BTreeMap<String, AgentView>,

@@ -313,7 +313,7 @@ impl Engine {
         }
     }
 
-    /// Folds inputs before `from` into each agent's checkpoint and forgets
+    /// Folds inputs before `from` into each agent's checkpoint and drops
     /// them, bounding memory to the retained window. Figures of days before
     /// `from` stay as they are.
     pub fn retain_from(&mut self, from: Timestamp) {
@@ -337,6 +337,7 @@ impl Engine {
             entry.checkpoint = checkpoint;
             entry.history.retain(|item| item.t >= from);
         }
+
         // Keep the last health entry per source before `from`, so replays
         // that start there still know which sources were down.
         let mut last_before: HashMap<Arc<str>, HealthItem> = HashMap::new();
@@ -344,6 +345,7 @@ impl Engine {
             last_before.insert(item.source.clone(), item.clone());
         }
         self.health_log.retain(|h| h.t >= from);
+
         let mut carried: Vec<HealthItem> = last_before.into_values().collect();
         carried.sort_by_key(|h| (h.t, h.seq));
         carried.append(&mut self.health_log);

@@ -31,7 +31,7 @@ pub struct FloorApi {
     state: Arc<ApiState>,
 }
 
-/// Which agents a stream shows.
+/// Agents a stream shows.
 struct Scope {
     teams: Option<HashSet<String>>,
     agent_id: Option<String>,
@@ -94,7 +94,7 @@ impl proto::floor_service_server::FloorService for FloorApi {
     }
 }
 
-/// Returns the agents a caller sees, checking every requested team.
+/// Returns the agents a caller may see, checking every requested team.
 fn scope_for(principal: &Principal, requested: &[String]) -> Result<Scope, Status> {
     if principal.role == Role::Agent {
         return Ok(Scope { teams: None, agent_id: principal.agent_id.clone() });

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// Most distinct gRPC sources tracked; batches for more are rejected.
 pub const MAX_SOURCES: usize = 1024;
 
-/// What the caller must report to the pipeline.
+/// Health change the caller must report to the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthReport {
     Up(String),
@@ -42,7 +42,7 @@ enum State {
     Up,
     /// Down because of silence or disconnect; the next batch brings it up.
     DownImplicit,
-    /// The bridge said it is down; only the bridge brings it up again.
+    /// The bridge reported itself down; only the bridge brings it up again.
     DownReported,
 }
 

@@ -1,4 +1,4 @@
-//! What every gRPC service shares: the engine, the hub, the journal, the
+//! State every gRPC service shares: the engine, the hub, the journal, the
 //! directory and roster, authentication, and the limits.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +30,7 @@ pub struct ApiLimits {
     pub ingest_max_batch: usize,
     /// Ingest batches one stream may have waiting for their commit.
     pub ingest_in_flight: usize,
-    /// Most agents in the directory.
+    /// Maximum of agents in the directory.
     pub max_agents: usize,
     /// A gRPC source with no batch for this long is down.
     pub source_silence: std::time::Duration,
@@ -120,7 +120,7 @@ impl ApiState {
         Ok(StreamGuard { counter: self.stream_clients.clone(), stream })
     }
 
-    /// Returns the locale a request asks for ("" means the site's).
+    /// Returns the locale a request names ("" means the site's).
     pub fn locale_for(&self, lang: &str) -> Result<Locale, Status> {
         if lang.trim().is_empty() {
             return Ok(self.locale);

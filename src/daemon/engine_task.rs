@@ -52,7 +52,7 @@ pub enum EngineCommand {
         agent_id: AgentId,
         periods: Vec<(Timestamp, Timestamp)>,
     },
-    /// Answered once every command sent before it is applied and its
+    /// Replied to once every command sent before it is applied and its
     /// changes are published to the hub.
     Barrier(oneshot::Sender<()>),
     AgentDay {
@@ -165,7 +165,7 @@ struct EngineTask {
     changed: HashSet<Arc<str>>,
     /// (source, code) pairs already announced as unknown.
     unknown_codes: HashSet<(String, String)>,
-    /// Barriers to answer after the next flush.
+    /// Barriers to reply to after the next flush.
     barriers: Vec<oneshot::Sender<()>>,
     last_advance_ms: Arc<AtomicI64>,
 }
@@ -294,7 +294,7 @@ impl EngineTask {
     }
 
     /// Publishes what the engine reported since the last flush, then
-    /// answers the barriers waiting for it.
+    /// replies to the barriers waiting for it.
     fn flush(&mut self) {
         self.publish_outputs();
         for barrier in self.barriers.drain(..) {

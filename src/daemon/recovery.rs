@@ -45,7 +45,7 @@ pub async fn recover(config: &Config, journal: &Journal, clock: &Clock) -> anyho
     let agents = journal.load_agents()?;
     if agents.len() > config.limits.max_agents {
         anyhow::bail!(
-            "the directory holds {} agents, more than limits.max_agents = {}; raise the limit",
+            "the directory contains {} agents, more than limits.max_agents = {}; raise the limit",
             agents.len(),
             config.limits.max_agents
         );

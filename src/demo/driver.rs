@@ -26,15 +26,15 @@ use crate::roster::LabourRules;
 /// Site time zone of the demo.
 const DEMO_TIME_ZONE: &str = "Europe/Amsterdam";
 
-/// Most sent events kept for resending until acknowledged; older ones are
-/// dropped with a warning, so a daemon that stops acknowledging cannot grow
-/// the simulator's memory.
+/// Maximum of sent events kept for resending until acknowledged. Older ones
+/// are dropped with a warning, so a daemon that stops acknowledging cannot
+/// grow the simulator's memory.
 const MAX_UNACKED: usize = 100_000;
 
 /// Local time the simulated platform starts at, before the site opens.
 const SIMULATION_START: Time = Time::constant(7, 0, 0, 0);
 
-/// Most events in one WebSocket batch frame: about 200 bytes each keeps a
+/// Maximum of events in one WebSocket batch frame: about 200 bytes each keeps a
 /// frame well below the default 64 KiB message limit.
 const FRAME_BATCH: usize = 200;
 
@@ -72,7 +72,7 @@ pub fn run_demo(options: DemoOptions) -> i32 {
         return crate::cli::EXIT_CONFIG;
     };
     // The demo's stdout is the user interface; the log shows only warnings
-    // unless RUST_LOG asks for more (for example RUST_LOG=floorwatch=info).
+    // unless RUST_LOG sets more (for example RUST_LOG=floorwatch=info).
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string());
     if let Err(e) = crate::telemetry::init_tracing(crate::telemetry::LogFormat::Text, &filter) {
         eprintln!("floorwatch: {e}");

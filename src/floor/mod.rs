@@ -69,7 +69,7 @@ pub struct TeamSummary {
     pub adherence_percent_today: Option<f64>,
 }
 
-/// How a subscription starts.
+/// Start of a subscription.
 #[derive(Debug)]
 pub enum SubscriptionStart {
     /// Every agent's latest change; `reason` is "initial" or
@@ -148,7 +148,7 @@ impl FloorHub {
             state.retained.pop_front();
         }
         state.retained.push_back(change.clone());
-        // No receivers is fine: nobody is watching.
+        // With no receivers no client is watching, which is not an error.
         let _ = self.changes.send(change);
         state.seq
     }

@@ -2,7 +2,7 @@
 //!
 //! An adapter (WebSocket, gRPC, SIP) builds [`AgentEvent`]s and calls
 //! [`IngestHandle::submit`]. The pipeline resolves the agent, drops
-//! duplicates, commits the events to the journal and only then answers, so an
+//! duplicates, commits the events to the journal and only then replies, so an
 //! `Accepted` outcome means the event survives a crash. Adapters also report
 //! the health of their feeds with [`IngestHandle::source_health`].
 
@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{AgentEvent, SourceKind};
 
-/// What became of one submitted event.
+/// Outcome of one submitted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitOutcome {
     /// Committed to the journal and handed to the engine.
@@ -23,7 +23,7 @@ pub enum SubmitOutcome {
     Rejected { field: String, message: String },
 }
 
-/// Why a whole submission failed.
+/// Reason a whole submission failed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum IngestError {
     #[error("the ingest pipeline is shutting down")]
