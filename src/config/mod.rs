@@ -15,6 +15,7 @@ mod auth;
 mod env;
 mod parse;
 mod problem;
+mod sip;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ pub use adherence::{AdherenceConfig, AdherenceRule, NOTHING_SCHEDULED, default_r
 pub use auth::{ApiToken, AuthConfig, Role, hash_token};
 pub use env::{ENV_PREFIX, Env, OVERRIDES, Override, ValueKind};
 pub use problem::{ConfigErrors, ConfigProblem};
+pub use sip::{SipConfig, SipListener, SipTransport, parse_listener, parse_proxy};
 
 /// The example configuration of the first site, compiled in; `floorwatch
 /// demo` runs on it.
@@ -53,6 +55,8 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub limits: LimitsConfig,
     pub telemetry: TelemetryConfig,
+    /// SIP ingest; `None` unless `[sip] enabled = true`.
+    pub sip: Option<SipConfig>,
     /// Name of the source, for log lines: the path as given, or a label for
     /// embedded text.
     pub source: String,

@@ -43,6 +43,7 @@ pub(crate) struct RawConfig {
     pub websocket_clients: Vec<RawClient>,
     pub limits: LimitsConfig,
     pub telemetry: RawTelemetry,
+    pub sip: super::sip::RawSip,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,7 +127,7 @@ pub(crate) struct RawTelemetry {
 }
 
 /// Top-level sections, in the order the example file lists them.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "site",
     "listen",
     "storage",
@@ -138,6 +139,7 @@ const SECTIONS: [&str; 11] = [
     "websocket",
     "limits",
     "telemetry",
+    "sip",
 ];
 
 // === impl Checker ===
@@ -358,6 +360,7 @@ impl RawConfig {
             }
             "limits" => self.limits = checker.section(table, name),
             "telemetry" => self.telemetry = checker.section(table, name),
+            "sip" => self.sip = checker.section(table, name),
             _ => {}
         }
     }

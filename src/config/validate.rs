@@ -58,6 +58,7 @@ pub(crate) fn build(raw: RawConfig, name: &str, base_dir: &Path, env: &Env, chec
     let websocket = build_websocket(raw.websocket, raw.websocket_clients, env, checker);
     check_limits(&raw.limits, checker);
     let telemetry = build_telemetry(raw.telemetry, checker);
+    let sip = super::sip::build_sip(raw.sip, checker);
 
     Config {
         site,
@@ -71,6 +72,7 @@ pub(crate) fn build(raw: RawConfig, name: &str, base_dir: &Path, env: &Env, chec
         websocket,
         limits: raw.limits,
         telemetry,
+        sip,
         source: name.to_owned(),
         warnings: Vec::new(),
     }

@@ -56,6 +56,8 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub websocket_addr: Option<SocketAddr>,
+    /// Bound SIP listeners, with their real ports; empty without `[sip]`.
+    pub sip_addrs: Vec<(crate::config::SipTransport, SocketAddr)>,
     pub shutdown: CancellationToken,
     servers: JoinSet<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -203,6 +205,19 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
             }
         });
     }
+    let mut sip_addrs = Vec::new();
+    if let Some(sip) = &config.sip {
+        let adapter = crate::sip::adapter::SipAdapter::start(
+            sip,
+            ingest.clone(),
+            recovered.directory.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        sip_addrs = adapter.local.clone();
+        servers.spawn(adapter.join());
+    }
     let mut background = Vec::new();
     for client in &config.websocket.clients {
         let client_config = websocket_client_config(&config, client)?;
@@ -228,6 +243,7 @@ pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Runn
         grpc_addr,
         admin_addr,
         websocket_addr,
+        sip_addrs,
         shutdown,
         servers,
         background,

@@ -10,7 +10,10 @@
 // TODO: the SIP stack (transport, transactions, digest) and the task that
 // drives these layers and feeds the ingest pipeline are not built yet.
 
+pub mod adapter;
 pub mod agent_state;
 pub mod body;
+mod stack;
 pub mod subscription;
+pub mod telemetry;
 pub mod wire;

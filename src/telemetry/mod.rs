@@ -82,10 +82,14 @@ impl LogFormat {
 }
 
 /// Installs the global `tracing` subscriber writing to standard error, with
-/// `filter` as `EnvFilter` directives.
+/// `filter` as `EnvFilter` directives. The SIP stack (`rsipstack`) logs every
+/// message it sends and receives at info level, so it is held at warn unless
+/// `filter` names it.
 pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
+    let effective =
+        if filter.contains("rsipstack") { filter.to_owned() } else { format!("{filter},rsipstack=warn") };
     let env_filter = EnvFilter::builder()
-        .parse(filter)
+        .parse(&effective)
         .map_err(|source| TelemetryError::InvalidFilter { filter: filter.to_owned(), source })?;
 
     // Colour codes only for a terminal; a file or pipe gets plain text.

@@ -543,6 +543,34 @@ impl SubscriptionManager {
         self.slots.len()
     }
 
+    /// Returns the number of subscriptions per package and phase name
+    /// (`waiting`, `requesting`, `active`, `pending`, `failed`), for metrics.
+    /// `active` and `pending` split established subscriptions by whether the
+    /// last NOTIFY reported them active.
+    pub fn counts(&self) -> BTreeMap<(Package, &'static str), usize> {
+        let mut counts = BTreeMap::new();
+        for ((_, _, package), slot) in &self.slots {
+            let phase = match slot.phase {
+                Phase::Waiting { .. } => "waiting",
+                Phase::Requesting { .. } => "requesting",
+                Phase::Established { .. } if slot.health == SlotHealth::Up => "active",
+                Phase::Established { .. } => "pending",
+                Phase::Failed { .. } => "failed",
+            };
+            *counts.entry((*package, phase)).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Records that the caller sent a SUBSCRIBE of `id` with `cseq`, such as
+    /// the retry that answers a digest challenge, so that later requests in
+    /// the dialog use a higher CSeq.
+    pub fn note_cseq(&mut self, id: SubscriptionId, cseq: u32) {
+        if let Some(slot) = self.by_id.get(&id).and_then(|key| self.slots.get_mut(key)) {
+            slot.cseq = slot.cseq.max(cseq);
+        }
+    }
+
     /// Returns whether no subscription, unsubscribed dialog or request is
     /// left; after [`shutdown`](Self::shutdown) this means the caller may
     /// stop.

@@ -332,6 +332,31 @@ impl SubState {
         SubState { state: SubStateValue::Pending, expires, reason: None, retry_after: None }
     }
 
+    /// Parses a Subscription-State header value (RFC 6665 section 8.4),
+    /// such as `active;expires=600` or `terminated;reason=timeout`. Unknown
+    /// parameters are ignored; an unknown substate gives `None`.
+    pub fn parse(value: &str) -> Option<SubState> {
+        let mut parts = value.split(';');
+        let state = match parts.next()?.trim().to_ascii_lowercase().as_str() {
+            "active" => SubStateValue::Active,
+            "pending" => SubStateValue::Pending,
+            "terminated" => SubStateValue::Terminated,
+            _ => return None,
+        };
+        let mut sub = SubState { state, expires: None, reason: None, retry_after: None };
+        for param in parts {
+            let Some((name, v)) = param.split_once('=') else { continue };
+            let v = v.trim().trim_matches('"');
+            match name.trim().to_ascii_lowercase().as_str() {
+                "expires" => sub.expires = v.parse().ok(),
+                "retry-after" => sub.retry_after = v.parse().ok(),
+                "reason" => sub.reason = Some(Reason::from_token(v)),
+                _ => {}
+            }
+        }
+        Some(sub)
+    }
+
     /// Builds `terminated` with an optional reason and retry-after.
     pub fn terminated(reason: Option<Reason>, retry_after: Option<u32>) -> SubState {
         SubState { state: SubStateValue::Terminated, expires: None, reason, retry_after }
