@@ -428,3 +428,56 @@ fn check_config_report_ok_summary() {
     assert!(report.contains("config OK"), "{report}");
     assert!(report.contains("Europe/Amsterdam"), "{report}");
 }
+
+#[test]
+fn sip_disabled_by_default() {
+    let config = Config::embedded_default().expect("embedded default is valid");
+    assert!(config.sip.is_none());
+}
+
+#[test]
+fn sip_section_loads_listeners_and_proxy() {
+    let text = r#"
+[sip]
+enabled = true
+listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:5071"]
+outbound_proxy = "sip:192.0.2.10:5060;transport=tcp"
+identity = "sip:floorwatch@example.com"
+packages = ["dialog", "reg"]
+"#;
+    let config = Config::from_str_named(text, "test.toml").expect("valid [sip] section");
+    let sip = config.sip.expect("enabled = true gives a SIP config");
+    assert_eq!(sip.listeners.len(), 2);
+    assert_eq!(sip.outbound_proxy.addr.to_string(), "192.0.2.10:5060");
+    assert_eq!(sip.outbound_proxy.transport, floorwatch::config::SipTransport::Tcp);
+    assert_eq!(sip.packages, vec!["dialog", "reg"]);
+}
+
+#[test]
+fn sip_problems_name_each_key() {
+    let errors = problems_of(
+        r#"
+[sip]
+enabled = true
+listen = ["127.0.0.1:5070", "tcp:127.0.0.1:0"]
+outbound_proxy = "proxy.example.com"
+identity = "floorwatch"
+packages = ["dialog", "message-summary"]
+allowed_networks = ["300.0.0.0/8"]
+expires_seconds = 10
+"#,
+    );
+    for key in ["sip.listen[0]", "sip.listen[1]", "sip.outbound_proxy", "sip.identity", "sip.packages"] {
+        problem_for(&errors, key);
+    }
+    problem_for(&errors, "sip.allowed_networks");
+    problem_for(&errors, "sip.expires_seconds");
+}
+
+#[test]
+fn sip_password_from_environment() {
+    let text = "[sip]\nenabled = true\noutbound_proxy = \"sip:127.0.0.1\"\nauth_username = \"fw\"\n";
+    let env = Env::empty().with("FLOORWATCH_SIP_AUTH_PASSWORD", "s3cret");
+    let config = load_with_env(text, &env).expect("the password comes from the environment");
+    assert_eq!(config.sip.and_then(|s| s.auth_password).as_deref(), Some("s3cret"));
+}

@@ -79,6 +79,11 @@ pub const OVERRIDES: &[Override] = &[
     Override::integer("limits", "ingest_queue"),
     Override::text("telemetry", "log_format"),
     Override::text("telemetry", "log_filter"),
+    Override::text("sip", "outbound_proxy"),
+    Override::text("sip", "identity"),
+    Override::text("sip", "auth_username"),
+    Override::text("sip", "auth_password"),
+    Override::integer("sip", "expires_seconds"),
 ];
 
 // === impl Env ===

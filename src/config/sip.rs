@@ -246,10 +246,8 @@ pub(crate) fn build_sip(raw: RawSip, checker: &mut Checker) -> Option<SipConfig>
     let non_empty = |s: String| (!s.trim().is_empty()).then_some(s);
     Some(SipConfig {
         listeners,
-        outbound_proxy: proxy.unwrap_or(SipListener {
-            transport: SipTransport::Udp,
-            addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
-        }),
+        outbound_proxy: proxy
+            .unwrap_or(SipListener { transport: SipTransport::Udp, addr: SocketAddr::from(([127, 0, 0, 1], 5060)) }),
         identity,
         packages: raw.packages,
         expires_seconds: raw.expires_seconds,

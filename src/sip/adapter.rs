@@ -25,8 +25,7 @@ use super::agent_state::{AgentSipState, SipStateConfig, VersionCheck};
 use super::body::{self, BodyError, Limits};
 use super::stack::{self, OutgoingSubscribe, Stack, SubscribeOutcome};
 use super::subscription::{
-    Action, ManagerConfig, ManagerEvent, Notify, NotifyVerdict, Package, SubState, SubscriptionId,
-    SubscriptionManager,
+    Action, ManagerConfig, ManagerEvent, Notify, NotifyVerdict, Package, SubState, SubscriptionId, SubscriptionManager,
 };
 use super::telemetry::{self, LogLimiter};
 use crate::config::{SipConfig, SipTransport};
@@ -130,8 +129,11 @@ impl SipAdapter {
             max_items: config.max_items,
             ..SipStateConfig::default()
         };
-        let body_limits =
-            Limits { max_body_bytes: config.max_body_bytes, max_depth: config.max_xml_depth, max_items: config.max_items };
+        let body_limits = Limits {
+            max_body_bytes: config.max_body_bytes,
+            max_depth: config.max_xml_depth,
+            max_items: config.max_items,
+        };
         let (outcomes_tx, outcomes_rx) = mpsc::channel(1024);
         let host = config.identity.rsplit_once('@').map_or("localhost", |(_, h)| h).to_owned();
 
@@ -386,7 +388,8 @@ impl Adapter {
             return;
         };
 
-        let notify = Notify { cseq, remote_tag: fields.remote_tag.clone(), remote_target: fields.contact.clone(), state };
+        let notify =
+            Notify { cseq, remote_tag: fields.remote_tag.clone(), remote_target: fields.contact.clone(), state };
         let verdict = self.manager.on_notify(now, id, notify);
         if verdict != NotifyVerdict::Accept {
             let status = verdict.status_code();

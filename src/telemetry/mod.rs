@@ -86,8 +86,7 @@ impl LogFormat {
 /// message it sends and receives at info level, so it is held at warn unless
 /// `filter` names it.
 pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    let effective =
-        if filter.contains("rsipstack") { filter.to_owned() } else { format!("{filter},rsipstack=warn") };
+    let effective = if filter.contains("rsipstack") { filter.to_owned() } else { format!("{filter},rsipstack=warn") };
     let env_filter = EnvFilter::builder()
         .parse(&effective)
         .map_err(|source| TelemetryError::InvalidFilter { filter: filter.to_owned(), source })?;

@@ -125,6 +125,8 @@ pub struct Daemon {
     pub grpc_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub websocket_addr: Option<SocketAddr>,
+    /// SIP listeners as ("Udp" or "Tcp", address), from the start-up log.
+    pub sip_addrs: Vec<(String, SocketAddr)>,
     /// The admin token `floorwatch demo` prints; `None` for `serve`.
     pub demo_token: Option<String>,
     log: Arc<Mutex<VecDeque<String>>>,
@@ -302,6 +304,7 @@ impl Daemon {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: None,
             websocket_addr: None,
+            sip_addrs: Vec::new(),
             demo_token: None,
             log,
             exit: None,
@@ -329,6 +332,11 @@ impl Daemon {
                         daemon.admin_addr = field_addr(&line, "admin_addr=");
                     } else if line.contains("WebSocket ingest listening") {
                         daemon.websocket_addr = field_addr(&line, "addr=");
+                    } else if line.contains("SIP listener bound") {
+                        if let Some(addr) = field_addr(&line, "addr=") {
+                            let transport = if line.contains("transport=Tcp") { "Tcp" } else { "Udp" };
+                            daemon.sip_addrs.push((transport.to_owned(), addr));
+                        }
                     } else if line.contains("floorwatch ready") {
                         break;
                     }
