@@ -320,6 +320,11 @@ async fn malformed_body_gets_400_naming_problem() {
     assert_eq!(response.status(), Some(400));
     let warning = response.header("Warning").unwrap_or_default();
     assert!(warning.contains("dialog-info"), "warning: {warning}");
+    // The log is read on another thread, so the line may trail the response.
+    let deadline = std::time::Instant::now() + SIP_STEP;
+    while daemon.log_lines_with("bad NOTIFY").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!daemon.log_lines_with("bad NOTIFY").is_empty());
 }
 
