@@ -1,7 +1,7 @@
-//! Proves the SIP peers of the lab on their own, without floorwatch: the
+//! Proves the SIP peers of the lab on their own, without floorwatch. The
 //! Kamailio lab registers SIPp phones, routes a call between them and
-//! sends dialog and reg NOTIFYs to a SIPp watcher, and each SIPp notifier
-//! scenario completes against a SIPp watcher over UDP with 10 % simulated
+//! sends dialog and reg NOTIFYs to a SIPp watcher. Each SIPp notifier
+//! scenario completes against a SIPp watcher, over UDP with 10 % simulated
 //! packet loss and over TCP.
 //!
 //! A test returns early with a skip line when SIPp or Kamailio is missing,
@@ -54,9 +54,15 @@ fn lab_call_reaches_dialog_watcher() {
         Some(&lab.address()),
         &["-s", "1001", "-key", "expires", "60"],
     );
-    let mut callee =
-        sipp.start("callee", "callee.xml", callee_port, Transport::Udp, Some(&lab.address()), &["-s", "1002", "-d", "500"]);
-    // Let the SUBSCRIBE settle first, so the watcher sees the whole call.
+    let mut callee = sipp.start(
+        "callee",
+        "callee.xml",
+        callee_port,
+        Transport::Udp,
+        Some(&lab.address()),
+        &["-s", "1002", "-d", "500"],
+    );
+    // Let the subscription start first, so the watcher gets every NOTIFY of the call.
     std::thread::sleep(Duration::from_millis(500));
     let mut caller = sipp.start(
         "caller",
@@ -98,11 +104,11 @@ fn lab_expired_registration_reaches_reg_watcher() {
 /// Runs `notifier-<package>.xml` against `subscriber-<package>.xml`.
 ///
 /// Over UDP the notifier drops 10 % of the messages it sends and receives
-/// (SIPp `-lost 10`), and both runs must succeed. Over TCP, SIPp counts a
-/// call as failed when the peer closes the connection while the call is
-/// still open, which happens to the watcher after the notifier's last
-/// step, so the watcher must end with no unexpected message and with the
-/// final NOTIFY in its trace instead.
+/// (SIPp `-lost 10`), and both runs must succeed. Over TCP, SIPp 3.6.1
+/// counts a call as failed when the peer closes the connection while the
+/// call is still open. That happens to the watcher after the notifier's
+/// last step, so the watcher must instead end with no unexpected message
+/// and with the final NOTIFY in its trace.
 fn notifier_completes(package: &str, transport: Transport) {
     let Some(sipp) = Sipp::new() else { return };
     let notifier_port = free_port();

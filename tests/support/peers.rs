@@ -29,7 +29,7 @@ const DBTEXT_TABLES: &str = "/usr/share/kamailio/dbtext/kamailio";
 /// The db_text tables the lab configuration reads.
 const LAB_TABLES: &[&str] = &["version", "presentity", "active_watchers", "watchers", "pua", "xcap"];
 
-/// Maximum wait for Kamailio to answer its first OPTIONS.
+/// Maximum wait for Kamailio to reply 200 to its first OPTIONS.
 const KAMAILIO_READY: Duration = Duration::from_secs(10);
 
 /// Maximum wait for a stopped process to exit after SIGTERM before SIGKILL.
@@ -75,12 +75,12 @@ pub fn free_port() -> u16 {
     panic!("found no port on 127.0.0.1 free for both UDP and TCP in 100 tries");
 }
 
-/// The path of a file under `tests/sipp/`.
+/// Returns the path of a scenario file under `tests/sipp/`.
 pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
 }
 
-/// The lab's Kamailio configuration.
+/// Returns the path of a Kamailio configuration under `lab/kamailio/`.
 pub fn lab_config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/kamailio").join(name)
 }
@@ -93,7 +93,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// The value of SIPp's `-t` option.
+    /// Returns the value of SIPp's `-t` option.
     pub fn sipp_mode(self) -> &'static str {
         match self {
             Transport::Udp => "u1",
@@ -130,7 +130,7 @@ impl Peer {
         self.child.id()
     }
 
-    /// The whole log of the process so far.
+    /// Reads the whole log of the process so far.
     pub fn log_text(&self) -> String {
         let mut text = String::new();
         if let Ok(mut file) = fs::File::open(&self.log_path) {
@@ -192,7 +192,13 @@ impl Peer {
         let text = self.log_text();
         let start = text.len().saturating_sub(LOG_TAIL_BYTES);
         let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
-        eprintln!("--- last {} bytes of {} (pid {}) log {} ---", text.len() - start, self.name, self.pid(), self.log_path.display());
+        eprintln!(
+            "--- last {} bytes of {} (pid {}) log {} ---",
+            text.len() - start,
+            self.name,
+            self.pid(),
+            self.log_path.display()
+        );
         eprintln!("{}", &text[start..]);
         eprintln!("--- end of {} log ---", self.name);
     }
@@ -229,13 +235,21 @@ impl Sipp {
 
     /// Starts SIPp with scenario `file` from `tests/sipp/`, bound to
     /// 127.0.0.1:`port`, for one call. `remote` is the peer to send to
-    /// (`None` for a scenario that starts with a receive). `extra` holds
+    /// (`None` for a scenario that starts with a receive). `extra` contains
     /// further arguments such as `-s 1001` or `-key expires 60`.
     ///
     /// Each run stops by itself after `-timeout 60s` and reports that as
     /// failure, writes unexpected messages to `<name>.errors.log` and the
     /// full message trace to `<name>.messages.log`.
-    pub fn start(&self, name: &str, file: &str, port: u16, transport: Transport, remote: Option<&str>, extra: &[&str]) -> Peer {
+    pub fn start(
+        &self,
+        name: &str,
+        file: &str,
+        port: u16,
+        transport: Transport,
+        remote: Option<&str>,
+        extra: &[&str],
+    ) -> Peer {
         let errors = self.dir.path().join(format!("{name}.errors.log"));
         let messages = self.dir.path().join(format!("{name}.messages.log"));
 
@@ -260,13 +274,13 @@ impl Sipp {
         Peer::spawn(&format!("sipp {name}"), command, self.dir.path().join(format!("{name}.log")))
     }
 
-    /// The unexpected messages and errors SIPp logged for run `name`, or
-    /// an empty string when it logged none.
+    /// Reads the unexpected messages and errors SIPp logged for run
+    /// `name`, or returns an empty string when it logged none.
     pub fn errors(&self, name: &str) -> String {
         fs::read_to_string(self.dir.path().join(format!("{name}.errors.log"))).unwrap_or_default()
     }
 
-    /// The message trace of run `name`.
+    /// Reads the message trace of run `name`.
     pub fn messages(&self, name: &str) -> String {
         fs::read_to_string(self.dir.path().join(format!("{name}.messages.log"))).unwrap_or_default()
     }
@@ -285,7 +299,7 @@ pub struct Kamailio {
 
 impl Kamailio {
     /// Starts `lab/kamailio/<config>` on a free port and waits until it
-    /// answers OPTIONS. `None` when Kamailio is missing outside CI.
+    /// replies 200 to OPTIONS. `None` when Kamailio is missing outside CI.
     pub fn start(config: &str) -> Option<Kamailio> {
         let binary = require_peer("kamailio")?;
         let dir = tempfile::Builder::new().prefix("floorwatch-kamailio-").tempdir().expect("a temp dir can be created");
