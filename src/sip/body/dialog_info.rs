@@ -163,7 +163,9 @@ fn parse_dialog(element: &Element) -> Result<Dialog, BodyError> {
 
 fn parse_status(element: &Element) -> Result<DialogStatus, BodyError> {
     let text = element.trimmed_text();
-    let phase = match text {
+    // RFC 4235 writes the states in lower case; Kamailio 5.6 sends
+    // "Trying", so the comparison ignores case.
+    let phase = match text.to_ascii_lowercase().as_str() {
         "trying" => DialogPhase::Trying,
         "proceeding" => DialogPhase::Proceeding,
         "early" => DialogPhase::Early,
