@@ -43,11 +43,6 @@ impl Message {
         self.start_line().strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
     }
 
-    fn tag_of(&self, name: &str) -> String {
-        let value = self.header(name).unwrap_or_default();
-        value.split(";tag=").nth(1).unwrap_or("").split(';').next().unwrap_or("").to_owned()
-    }
-
     fn contact_uri(&self) -> String {
         let value = self.header("Contact").unwrap_or_default();
         value.trim_start_matches('<').split('>').next().unwrap_or("").to_owned()
