@@ -26,9 +26,10 @@
 //! the grace time, so every run stops by itself. Each step prints one
 //! `result key=value …` line, or one JSON object per line with `--json`.
 //!
-//! With `--server-pid`, each step also reads the server's CPU time (utime +
-//! stime from /proc/PID/stat, summed over every pid given) just before the
-//! first NOTIFY and after the last response.
+//! With `--server-pid` or `--server-pid-file`, each step also reads the
+//! server's CPU time (utime + stime from /proc/PID/stat, summed over every
+//! pid given) just before the first NOTIFY and after the last response or
+//! the end of the grace time.
 //!
 //! It sends only to the target or to the subscribers that contact it, and is
 //! meant for 127.0.0.1.
@@ -37,6 +38,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -85,7 +87,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Act as the presence server: answer SUBSCRIBEs, then offer NOTIFYs in their dialogs.
+    /// Act as the presence server: accept SUBSCRIBEs, then offer NOTIFYs in their dialogs.
     Notifier(NotifierArgs),
     /// Offer NOTIFYs to a target in made-up dialogs, without SUBSCRIBE.
     Stateless(StatelessArgs),
@@ -119,6 +121,11 @@ struct LoadArgs {
     /// for a server of several processes; the times are summed.
     #[arg(long)]
     server_pid: Vec<u32>,
+    /// File with more server process ids, separated by white space, read
+    /// at the start of each step. A script that starts the server after the
+    /// notifier (which must listen before the server subscribes) writes it.
+    #[arg(long)]
+    server_pid_file: Option<PathBuf>,
     /// Clock ticks per second of /proc/PID/stat times (`getconf CLK_TCK`).
     #[arg(long, default_value_t = 100)]
     clock_ticks: u64,
@@ -179,6 +186,8 @@ enum LoadError {
     TooManyNotifies { rate: u64, seconds: f64, notifies: u64 },
     #[error("no SUBSCRIBE arrived on {addr} within {seconds} s; check that floorwatch's outbound_proxy names this address")]
     NoSubscriptions { addr: SocketAddr, seconds: u64 },
+    #[error("cannot read --server-pid-file {path}: {reason}")]
+    PidFile { path: PathBuf, reason: String },
     #[error("every subscription ended during the step at {rate}/s; nothing left to send NOTIFYs in")]
     AllTerminated { rate: u64 },
 }
@@ -435,6 +444,10 @@ struct StepReport {
     rejected_codes: BTreeMap<u16, u64>,
     unmatched_responses: u64,
     unparsable: u64,
+    /// Datagrams the kernel dropped for a full socket receive buffer during
+    /// the step, on the whole host (`RcvbufErrors` in /proc/net/snmp).
+    /// Drops for the server's or this tool's socket show up here.
+    udp_rcvbuf_errors: Option<u64>,
 }
 
 fn run_steps(shared: &Shared, load: &LoadArgs, mode: &'static str, dialogs: usize) -> Result<(), LoadError> {
@@ -484,7 +497,8 @@ fn run_step(
         counts.step = StepCounts::default();
         (counts.unmatched_responses, counts.unparsable)
     };
-    let cpu = CpuWindow::start(&load.server_pid, load.clock_ticks);
+    let cpu = CpuWindow::start(&server_pids(load)?, load.clock_ticks);
+    let rcvbuf_errors_before = udp_rcvbuf_errors();
 
     // Sending phase: at each slice, send what is due by now.
     let start = Instant::now();
@@ -520,6 +534,7 @@ fn run_step(
         std::thread::sleep(Duration::from_millis(1));
     }
     let (server_cpu_us, generator_cpu_us) = cpu.finish();
+    let udp_rcvbuf_errors = rcvbuf_errors_before.zip(udp_rcvbuf_errors()).map(|(start, end)| end.saturating_sub(start));
 
     // Whatever is still pending now is lost. Setup NOTIFYs stay pending.
     let lost = {
@@ -546,6 +561,7 @@ fn run_step(
         counts,
         unmatched_responses,
         unparsable,
+        udp_rcvbuf_errors,
         server_cpu_us,
         generator_cpu_us,
     }))
@@ -605,6 +621,7 @@ struct StepSummary {
     counts: StepCounts,
     unmatched_responses: u64,
     unparsable: u64,
+    udp_rcvbuf_errors: Option<u64>,
     server_cpu_us: Option<u64>,
     generator_cpu_us: Option<u64>,
 }
@@ -644,6 +661,7 @@ fn summarize(summary: StepSummary) -> StepReport {
         rejected_codes: counts.rejected,
         unmatched_responses: summary.unmatched_responses,
         unparsable: summary.unparsable,
+        udp_rcvbuf_errors: summary.udp_rcvbuf_errors,
     }
 }
 
@@ -675,7 +693,7 @@ fn print_report(report: &StepReport, json: bool) {
         "result mode={} step={} target_rate={} seconds={} dialogs={} offered={} answered={} rejected={} lost={} \
          send_errors={} loss_percent={:.2} offered_per_s={:.0} answered_per_s={:.0} latency_p50_us={} \
          latency_p99_us={} latency_max_us={} server_cpu_us={} server_cpu_us_per_notify={} generator_cpu_us={} \
-         rejected_codes={} unmatched_responses={} unparsable={}",
+         rejected_codes={} unmatched_responses={} unparsable={} udp_rcvbuf_errors={}",
         report.mode,
         report.step,
         report.target_rate,
@@ -698,6 +716,7 @@ fn print_report(report: &StepReport, json: bool) {
         if codes.is_empty() { "none".into() } else { codes.join(",") },
         report.unmatched_responses,
         report.unparsable,
+        optional(report.udp_rcvbuf_errors.map(|v| v.to_string())),
     );
 }
 
@@ -748,6 +767,35 @@ impl CpuWindow {
         let own = self.own_start.zip(cpu_micros(None, self.clock_ticks)).map(|(start, end)| end.saturating_sub(start));
         (server, own)
     }
+}
+
+/// Returns the --server-pid values and the ids in --server-pid-file.
+fn server_pids(load: &LoadArgs) -> Result<Vec<u32>, LoadError> {
+    let mut pids = load.server_pid.clone();
+    let Some(path) = &load.server_pid_file else {
+        return Ok(pids);
+    };
+
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| LoadError::PidFile { path: path.clone(), reason: error.to_string() })?;
+    for word in text.split_whitespace() {
+        let pid = word
+            .parse()
+            .map_err(|_| LoadError::PidFile { path: path.clone(), reason: format!("{word:?} is not a process id") })?;
+        pids.push(pid);
+    }
+    Ok(pids)
+}
+
+/// Reads the host's UDP `RcvbufErrors` counter from /proc/net/snmp, where
+/// a `Udp:` line of names precedes the `Udp:` line of values.
+fn udp_rcvbuf_errors() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp_lines = text.lines().filter(|line| line.starts_with("Udp:"));
+    let names = udp_lines.next()?;
+    let values = udp_lines.next()?;
+    let column = names.split_whitespace().position(|name| name == "RcvbufErrors")?;
+    values.split_whitespace().nth(column)?.parse().ok()
 }
 
 fn server_micros(pids: &[u32], clock_ticks: u64) -> Option<u64> {
