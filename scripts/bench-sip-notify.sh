@@ -55,11 +55,11 @@ free_udp_port() {
     python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Runs the generator on CPU 0 with the common options and the arguments given.
-sipload() {
-    taskset -c 0 "$bin/floorwatch-sipload" "$@" --grace-ms "$grace_ms" --clock-ticks "$clock_ticks" \
-        --server-pid-file "$work/server.pids" --stop-loss-percent "$loss_limit"
-}
+# Generator options common to every run. The generator runs on CPU 0 and is
+# started directly, not through a shell function, so that $! of a
+# background run is its own pid and the cleanup can stop it.
+sipload_options=(--grace-ms "$grace_ms" --clock-ticks "$clock_ticks" --server-pid-file "$work/server.pids"
+    --stop-loss-percent "$loss_limit")
 
 # Writes a stateless 200 responder with one UDP worker when the repository
 # has no lab/kamailio/bench.cfg yet. The listen address comes from -l.
@@ -166,8 +166,9 @@ floorwatch_run() {
     config=$(floorwatch_config "$run" "$proxy_port" "$sip_port")
     : > "$work/server.pids"
 
-    sipload notifier --bind "127.0.0.1:$proxy_port" --subscriptions "$agents" --wait-seconds "$subscribe_wait" \
-        --rate "$run_rates" --seconds "$run_seconds" > "$out" 2> "$out.err" &
+    taskset -c 0 "$bin/floorwatch-sipload" notifier --bind "127.0.0.1:$proxy_port" --subscriptions "$agents" \
+        --wait-seconds "$subscribe_wait" --rate "$run_rates" --seconds "$run_seconds" "${sipload_options[@]}" \
+        > "$out" 2> "$out.err" &
     local generator=$!
     started_pids+=("$generator")
     sleep 0.5
@@ -189,8 +190,8 @@ kamailio_run() {
     port=$(free_udp_port)
     start_kamailio "$port"
     local lines status=0
-    lines=$(sipload stateless --target "127.0.0.1:$port" --dialogs "$agents" --rate "$run_rates" \
-        --seconds "$run_seconds") || status=$?
+    lines=$(taskset -c 0 "$bin/floorwatch-sipload" stateless --target "127.0.0.1:$port" --dialogs "$agents" \
+        --rate "$run_rates" --seconds "$run_seconds" "${sipload_options[@]}") || status=$?
     bench_stop
     [ "$status" -eq 0 ] || return 1
     sed "s/^result /result server=kamailio part=$run /" <<< "$lines"
