@@ -133,7 +133,8 @@ floorwatch_config() {
         echo "outbound_proxy = \"sip:127.0.0.1:$proxy_port\""
         echo 'identity = "sip:floorwatch@example.com"'
         echo 'packages = ["dialog"]'
-        echo 'expires_secs = 3600'
+        echo 'expires_seconds = 3600'
+        echo 'start_spread_seconds = 2'
         echo 'allowed_networks = ["127.0.0.0/8"]'
     } >> "$config"
     echo "$config"
