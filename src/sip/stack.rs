@@ -1,10 +1,11 @@
 //! The SIP stack: rsipstack's transport and transaction layers behind our
 //! own receive-path checks.
 //!
-//! UDP datagrams pass [`wire::inspect_from`] before rsipstack parses them:
-//! requests from networks outside `allowed_networks` get 403, bad requests
-//! get the status the check chose, garbage is dropped, each with a metric
-//! and a rate-limited log line. TCP connections from other networks are
+//! UDP datagrams are read here, not by rsipstack, and pass
+//! [`wire::inspect_from`]: requests from networks outside `allowed_networks`
+//! get 403, bad requests get the status the check chose, garbage is
+//! dropped, each with a metric and a rate-limited log line. The message the
+//! check parsed goes straight to rsipstack's transaction layer. TCP connections from other networks are
 //! refused at accept, and their number is bounded; rsipstack's stream codec
 //! frames and parses TCP messages (65,535 bytes at most).
 //!
@@ -23,7 +24,7 @@ use rsipstack::transaction::endpoint::{EndpointInnerRef, EndpointOption};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::{Endpoint, EndpointBuilder, Transaction};
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{SipConnection, TcpListenerConnection, TransportLayer};
+use rsipstack::transport::{SipAddr, SipConnection, TcpListenerConnection, TransportLayer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -103,25 +104,31 @@ impl Stack {
         let limits = WireLimits { max_message_bytes: config.max_message_bytes, max_body_bytes: config.max_body_bytes };
         let transport_layer = TransportLayer::new(cancel.child_token());
         let mut local = Vec::new();
+        let mut udp_receivers = Vec::new();
 
         for listener in &config.listeners {
             match listener.transport {
                 SipTransport::Udp => {
-                    let socket = tokio::net::UdpSocket::bind(listener.addr)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot bind SIP UDP listener {}: {e}", listener.addr))?;
+                    let socket = Arc::new(
+                        tokio::net::UdpSocket::bind(listener.addr)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("cannot bind SIP UDP listener {}: {e}", listener.addr))?,
+                    );
                     let addr = socket.local_addr()?;
-                    let guarded = GuardedUdpSocket {
-                        socket,
-                        filter: filter.clone(),
-                        limits: limits.clone(),
-                        buffer: tokio::sync::Mutex::new(vec![0; UDP_READ_BYTES]),
-                        log: LogLimiter::new(Duration::from_secs(10)),
-                    };
-                    let conn = UdpConnection::from_socket(Arc::new(guarded), None, Some(cancel.child_token()))
+                    // rsipstack sends on this socket but never reads it: the
+                    // receive loop below reads, checks and hands messages on.
+                    let sender = SendOnlyUdpSocket { socket: socket.clone() };
+                    let conn = UdpConnection::from_socket(Arc::new(sender), None, Some(cancel.child_token()))
                         .await
                         .map_err(|e| anyhow::anyhow!("cannot start SIP UDP listener {addr}: {e}"))?;
-                    transport_layer.add_transport(SipConnection::Udp(conn));
+                    transport_layer.add_transport(SipConnection::Udp(conn.clone()));
+                    udp_receivers.push(UdpReceiver {
+                        socket,
+                        conn,
+                        filter: filter.clone(),
+                        limits: limits.clone(),
+                        log: LogLimiter::new(Duration::from_secs(10)),
+                    });
                     local.push((SipTransport::Udp, addr));
                 }
                 SipTransport::Tcp => {
@@ -188,6 +195,9 @@ impl Stack {
         let endpoint = Arc::new(endpoint);
         let serving = endpoint.clone();
         tokio::spawn(async move { serving.serve().await });
+        for receiver in udp_receivers {
+            tokio::spawn(receiver.run(endpoint.inner.clone(), cancel.child_token()));
+        }
 
         let contact_user = config
             .identity
@@ -413,49 +423,43 @@ fn name_addr_uri(value: &str) -> Option<String> {
     (!uri.is_empty() && uri != "*").then(|| uri.to_owned())
 }
 
-// === GuardedUdpSocket ===
+// === UDP receive path ===
 
-/// A UDP socket that runs the receive-path checks before rsipstack sees a
-/// datagram, and answers or drops what fails them.
-struct GuardedUdpSocket {
-    socket: tokio::net::UdpSocket,
+/// Reads one UDP listener: runs the receive checks on each datagram,
+/// answers or drops what fails them, and passes the message parsed by the
+/// checks straight to the transaction layer, so it is parsed once.
+struct UdpReceiver {
+    socket: Arc<tokio::net::UdpSocket>,
+    /// The connection rsipstack sends on; replies go out through it.
+    conn: UdpConnection,
     filter: Arc<SourceFilter>,
     limits: WireLimits,
-    /// One reader per socket (rsipstack's loop), so the lock is uncontended.
-    buffer: tokio::sync::Mutex<Vec<u8>>,
     log: LogLimiter,
 }
 
-#[async_trait::async_trait]
-impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
-    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
-        let mut own = self.buffer.lock().await;
+impl UdpReceiver {
+    async fn run(self, endpoint: EndpointInnerRef, cancel: CancellationToken) {
+        let mut buffer = vec![0; UDP_READ_BYTES];
         loop {
-            let (len, from) = self.socket.recv_from(&mut own).await?;
-            let data = &own[..len];
+            let received = tokio::select! {
+                _ = cancel.cancelled() => return,
+                received = self.socket.recv_from(&mut buffer) => received,
+            };
+            let (len, from) = match received {
+                Ok(received) => received,
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here on Linux.
+                    debug!(error = %e, "SIP UDP receive failed");
+                    continue;
+                }
+            };
+            let data = &buffer[..len];
             if data.iter().all(u8::is_ascii_whitespace) {
                 continue; // keep-alive
             }
-            let mut limits = self.limits.clone();
-            limits.max_message_bytes = limits.max_message_bytes.min(buf.len());
-            match wire::inspect_from(from.ip(), &self.filter, data, wire::Transport::Udp, &limits) {
-                Verdict::Process(_) => {
-                    buf[..len].copy_from_slice(data);
-                    return Ok((len, from));
-                }
-                Verdict::Respond(rejection) => {
-                    let tag = rsipstack::transaction::random_text(10);
-                    let bytes = rejection.to_response_bytes(&tag);
-                    if let Err(e) = self.socket.send_to(&bytes, from).await {
-                        debug!(peer = %from, error = %e, "cannot send SIP error response");
-                    } else {
-                        telemetry::response_sent(rejection.status);
-                    }
-                    telemetry::parse_error(if rejection.status == 403 { "forbidden_source" } else { "bad_request" });
-                    if let Some(suppressed) = self.log.allow(Instant::now()) {
-                        warn!(peer = %from, status = rejection.status, reason = %rejection.log_reason, suppressed, "rejected SIP request");
-                    }
-                }
+            match wire::inspect_from(from.ip(), &self.filter, data, wire::Transport::Udp, &self.limits) {
+                Verdict::Process(accepted) => self.deliver(&endpoint, accepted.message, from).await,
+                Verdict::Respond(rejection) => self.reject(&rejection, from).await,
                 Verdict::Drop { log_reason } => {
                     telemetry::dropped("invalid_message");
                     telemetry::parse_error("dropped_message");
@@ -465,6 +469,50 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 }
             }
         }
+    }
+
+    async fn deliver(&self, endpoint: &EndpointInnerRef, message: SipMessage, from: SocketAddr) {
+        let message = match SipConnection::update_msg_received(message, from, rsipstack::sip::Transport::Udp) {
+            Ok(message) => message,
+            Err(e) => {
+                telemetry::dropped("invalid_via");
+                if let Some(suppressed) = self.log.allow(Instant::now()) {
+                    warn!(peer = %from, error = %e, suppressed, "dropped SIP request: cannot record its source in Via");
+                }
+                return;
+            }
+        };
+        let source = SipAddr { r#type: Some(rsipstack::sip::Transport::Udp), addr: from.into() };
+        if let Err(e) = endpoint.on_received_message(message, SipConnection::Udp(self.conn.clone()), &source).await {
+            debug!(peer = %from, error = %e, "SIP transaction layer rejected a message");
+        }
+    }
+
+    async fn reject(&self, rejection: &wire::Rejection, from: SocketAddr) {
+        let tag = rsipstack::transaction::random_text(10);
+        let bytes = rejection.to_response_bytes(&tag);
+        if let Err(e) = self.socket.send_to(&bytes, from).await {
+            debug!(peer = %from, error = %e, "cannot send SIP error response");
+        } else {
+            telemetry::response_sent(rejection.status);
+        }
+        telemetry::parse_error(if rejection.status == 403 { "forbidden_source" } else { "bad_request" });
+        if let Some(suppressed) = self.log.allow(Instant::now()) {
+            warn!(peer = %from, status = rejection.status, reason = %rejection.log_reason, suppressed, "rejected SIP request");
+        }
+    }
+}
+
+/// The socket rsipstack's UDP connection sends on. Its receive never
+/// completes, because [`UdpReceiver`] reads the socket.
+struct SendOnlyUdpSocket {
+    socket: Arc<tokio::net::UdpSocket>,
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for SendOnlyUdpSocket {
+    async fn recv_from(&self, _buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        std::future::pending().await
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
