@@ -42,6 +42,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(5);
 /// the manager's linger rather than 481 from us.
 const RETIRED_DIALOG_LINGER: Duration = Duration::from_secs(64);
 
+/// Most requests handled before their events are flushed to the pipeline.
+const MAX_REQUESTS_PER_FLUSH: usize = 256;
+
 /// How long shutdown waits for the unsubscribes to be answered.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
@@ -82,6 +85,10 @@ struct Adapter {
     /// Distinguishes event ids of this run from earlier runs.
     run_nonce: String,
     refresh_counter: u64,
+    /// Events of NOTIFYs handled since the last flush, with the NOTIFYs to
+    /// answer once they are committed.
+    pending_events: Vec<AgentEvent>,
+    pending_replies: Vec<(Transaction, Package)>,
     log: LogLimiter,
 }
 
@@ -155,6 +162,8 @@ impl SipAdapter {
             outcomes_tx,
             run_nonce: rsipstack::transaction::random_text(8),
             refresh_counter: 0,
+            pending_events: Vec::new(),
+            pending_replies: Vec::new(),
             log: LogLimiter::new(Duration::from_secs(10)),
         };
         for (transport, addr) in &local {
@@ -209,7 +218,19 @@ impl Adapter {
                     stop_by = Some(Instant::now() + SHUTDOWN_WAIT);
                 }
                 request = incoming.recv() => match request {
-                    Some(tx) => self.on_request(tx).await,
+                    Some(tx) => {
+                        // Requests that queued up meanwhile are handled
+                        // together, and their events go to the journal in
+                        // one commit request.
+                        self.on_request(tx).await;
+                        for _ in 1..MAX_REQUESTS_PER_FLUSH {
+                            match incoming.try_recv() {
+                                Ok(tx) => self.on_request(tx).await,
+                                Err(_) => break,
+                            }
+                        }
+                        self.flush().await;
+                    }
                     None => {
                         warn!("SIP stack stopped; SIP adapter stops");
                         break;
@@ -458,11 +479,23 @@ impl Adapter {
         }
         telemetry::events(package, update.events.len());
         let events = self.agent_events(&agent, &format!("{}:{cseq}", fields.call_id), update.events, at);
-        self.submit(events, Some((tx, package))).await;
+        self.pending_events.extend(events);
+        self.pending_replies.push((tx, package));
     }
 
-    /// Queues events for the pipeline; answers `tx` after the commit.
-    async fn submit(&mut self, events: Vec<AgentEvent>, tx: Option<(Transaction, Package)>) {
+    /// Sends the pending events to the pipeline as one request and answers
+    /// their NOTIFYs once it is committed.
+    async fn flush(&mut self) {
+        if self.pending_events.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.pending_events);
+        let replies = std::mem::take(&mut self.pending_replies);
+        self.submit(events, replies).await;
+    }
+
+    /// Queues events for the pipeline; answers `replies` after the commit.
+    async fn submit(&mut self, events: Vec<AgentEvent>, replies: Vec<(Transaction, Package)>) {
         let pending = self.ingest.enqueue(events).await;
         tokio::spawn(async move {
             let committed = match pending {
@@ -480,7 +513,7 @@ impl Adapter {
                 }
                 None => 500,
             };
-            if let Some((mut tx, package)) = tx {
+            for (mut tx, package) in replies {
                 telemetry::notify(package.event(), status);
                 stack::reply(&mut tx, status, Vec::new()).await;
             }
@@ -528,7 +561,7 @@ impl Adapter {
             self.refresh_counter += 1;
             let prefix = format!("refresh-{}-{}", self.run_nonce, self.refresh_counter);
             let events = self.agent_events(&agent, &prefix, kinds, at);
-            self.submit(events, None).await;
+            self.submit(events, Vec::new()).await;
         }
 
         let by_id = &mut self.by_id;
