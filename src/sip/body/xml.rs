@@ -14,6 +14,7 @@ use quick_xml::XmlVersion;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
+use std::rc::Rc;
 
 use super::{BodyError, Limits, Package};
 
@@ -24,8 +25,8 @@ pub(crate) const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Element {
     /// Namespace URI; `None` when the name is in no namespace or its prefix
-    /// was never declared.
-    pub ns: Option<String>,
+    /// was never declared. Shared by every name in that namespace.
+    pub ns: Option<Rc<str>>,
     pub name: String,
     pub attributes: Vec<Attribute>,
     pub children: Vec<Element>,
@@ -39,7 +40,7 @@ pub(crate) struct Element {
 pub(crate) struct Attribute {
     /// Namespace URI; unprefixed attributes are in no namespace (XML
     /// Namespaces §6.2), whatever the default namespace is.
-    pub ns: Option<String>,
+    pub ns: Option<Rc<str>>,
     pub name: String,
     pub value: String,
 }
@@ -55,12 +56,13 @@ pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Resu
     let mut reader = NsReader::from_str(text);
     let mut open: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut namespaces = Namespaces::default();
 
     loop {
         let position = reader.buffer_position();
         let malformed = |message: String| BodyError::Malformed { package, position, message };
         let (resolved, event) = reader.read_resolved_event().map_err(|e| malformed(e.to_string()))?;
-        let ns = namespace_of(&resolved);
+        let ns = namespaces.of(&resolved);
 
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
@@ -70,14 +72,14 @@ pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Resu
                 if open.len() >= limits.max_depth {
                     return Err(BodyError::TooDeep { package, limit: limits.max_depth });
                 }
-                let element = start_element(&reader, &start, ns).map_err(malformed)?;
+                let element = start_element(&reader, &start, ns, &mut namespaces).map_err(malformed)?;
                 open.push(element);
             }
             Event::Empty(start) => {
                 if open.len() >= limits.max_depth {
                     return Err(BodyError::TooDeep { package, limit: limits.max_depth });
                 }
-                let element = start_element(&reader, &start, ns).map_err(malformed)?;
+                let element = start_element(&reader, &start, ns, &mut namespaces).map_err(malformed)?;
                 close(element, &mut open, &mut root);
             }
             Event::End(_) => {
@@ -126,16 +128,35 @@ pub(crate) fn parse_tree(body: &[u8], package: Package, limits: &Limits) -> Resu
     root.ok_or(BodyError::Empty { package })
 }
 
-/// Returns the namespace URI of a resolved name; unknown prefixes count as
-/// no namespace, so elements under them are ignored like any extension.
-fn namespace_of(resolved: &ResolveResult<'_>) -> Option<String> {
-    match resolved {
-        ResolveResult::Bound(ns) => Some(ns.0.to_string()),
-        ResolveResult::Unbound | ResolveResult::Unknown(_) => None,
+/// The namespace URIs seen in one document, so that every name in a
+/// namespace shares one string instead of allocating its own.
+#[derive(Default)]
+struct Namespaces(Vec<Rc<str>>);
+
+impl Namespaces {
+    /// Returns the namespace URI of a resolved name; unknown prefixes count
+    /// as no namespace, so elements under them are ignored like any
+    /// extension.
+    fn of(&mut self, resolved: &ResolveResult<'_>) -> Option<Rc<str>> {
+        let ResolveResult::Bound(ns) = resolved else {
+            return None;
+        };
+        let uri: &str = ns.0.as_ref();
+        if let Some(known) = self.0.iter().find(|known| known.as_ref() == uri) {
+            return Some(known.clone());
+        }
+        let shared: Rc<str> = Rc::from(uri);
+        self.0.push(shared.clone());
+        Some(shared)
     }
 }
 
-fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Option<String>) -> Result<Element, String> {
+fn start_element(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    ns: Option<Rc<str>>,
+    namespaces: &mut Namespaces,
+) -> Result<Element, String> {
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
@@ -146,7 +167,7 @@ fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Option<St
         let (resolved, local) = reader.resolver().resolve_attribute(key);
         let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
         attributes.push(Attribute {
-            ns: namespace_of(&resolved),
+            ns: namespaces.of(&resolved),
             name: local.as_ref().to_string(),
             value: value.into_owned(),
         });

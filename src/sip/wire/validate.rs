@@ -512,20 +512,24 @@ fn check_response(
 /// the stack parses exactly the fields checked here: compact names expanded,
 /// folds joined, Content-Length present and the version in upper case.
 fn accept(scanned: &Scanned, data: &[u8], body: &Body) -> Verdict {
-    let mut text = String::new();
+    use std::fmt::Write as _;
+
+    // Writing into one preallocated buffer keeps this hot path to a single
+    // allocation per message.
+    let mut text = String::with_capacity(data.len() + 64);
     if scanned.is_response() {
         let (_, status) = scanned.start_line.split_once(' ').unwrap_or_default();
-        text.push_str(&format!("SIP/2.0 {status}\r\n"));
+        let _ = write!(text, "SIP/2.0 {status}\r\n");
     } else {
         let (method_and_uri, _) = scanned.start_line.rsplit_once(' ').unwrap_or_default();
-        text.push_str(&format!("{method_and_uri} SIP/2.0\r\n"));
+        let _ = write!(text, "{method_and_uri} SIP/2.0\r\n");
     }
     for field in &scanned.fields {
         if field.key != "content-length" {
-            text.push_str(&format!("{}: {}\r\n", field.name, field.value));
+            let _ = write!(text, "{}: {}\r\n", field.name, field.value);
         }
     }
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len));
+    let _ = write!(text, "Content-Length: {}\r\n\r\n", body.len);
 
     let mut normalized = text.into_bytes();
     normalized.extend_from_slice(&data[body.start..body.start + body.len]);
