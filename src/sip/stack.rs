@@ -171,6 +171,8 @@ impl Stack {
                     }
                     return false;
                 }
+                // NOTE: rsipstack's count also holds one entry per UDP peer it
+                // has sent to, so the limit is slightly lower than configured.
                 if open >= max_connections {
                     telemetry::dropped("connection_limit");
                     if let Some(suppressed) = refused_log.allow(Instant::now()) {
