@@ -22,7 +22,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 fuzz_dir=$root/fuzz
-seed_dir=${FUZZ_SEED_DIR:-$root/../shared/corpus}
+seed_dir=${FUZZ_SEED_DIR:-$(dirname "$root")/shared/corpus}
 target_dir=${CARGO_TARGET_DIR:-$fuzz_dir/target}
 logs=$fuzz_dir/logs
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/floorwatch-fuzz.XXXXXX")

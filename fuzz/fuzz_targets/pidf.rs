@@ -1,7 +1,7 @@
 //! Feeds arbitrary bytes to the PIDF parser (RFC 3863 with RPID, RFC 4480)
-//! with the default limits: once as sent, and once after a lossy UTF-8
-//! conversion so that mutations reach the XML layer instead of stopping at
-//! the UTF-8 check.
+//! with the default limits. Each input is parsed as sent, and again after a
+//! lossy UTF-8 conversion so that mutations reach the XML layer instead of
+//! stopping at the UTF-8 check.
 
 #![no_main]
 

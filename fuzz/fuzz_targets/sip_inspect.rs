@@ -1,7 +1,7 @@
 //! Feeds arbitrary bytes to the SIP receive path: `inspect` as one UDP
 //! datagram and as one TCP frame, and `frame_stream` over the same bytes as
-//! a TCP stream, each with the default limits and with small limits that
-//! make the size checks reachable at libFuzzer's input sizes.
+//! a TCP stream. Each runs with the default limits and again with small
+//! limits, which make the size checks reachable at libFuzzer's input sizes.
 //!
 //! Besides "no panic", it asserts the contracts the callers rely on:
 //! framing always makes progress and stays within the limit, an accepted
@@ -31,7 +31,7 @@ fn check_datagram(data: &[u8], limits: &WireLimits) {
 }
 
 /// Frames `data` as a TCP stream, inspecting every whole message, until the
-/// framer asks for more bytes or gives up on the stream.
+/// framer requests more bytes or gives up on the stream.
 fn check_stream(data: &[u8], limits: &WireLimits) {
     let mut rest = data;
     loop {
