@@ -16,6 +16,8 @@ const SIP_STEP: Duration = Duration::from_secs(10);
 /// A presence server played by the test: one UDP socket, messages as text.
 struct Notifier {
     socket: UdpSocket,
+    /// Messages a receive skipped, for the next receive that wants them.
+    backlog: std::sync::Mutex<std::collections::VecDeque<Message>>,
 }
 
 /// A received SIP message with its source.
@@ -63,7 +65,10 @@ struct Dialog {
 
 impl Notifier {
     async fn bind() -> Notifier {
-        Notifier { socket: UdpSocket::bind("127.0.0.1:0").await.expect("a UDP port on 127.0.0.1 must be free") }
+        Notifier {
+            socket: UdpSocket::bind("127.0.0.1:0").await.expect("a UDP port on 127.0.0.1 must be free"),
+            backlog: Default::default(),
+        }
     }
 
     fn addr(&self) -> SocketAddr {
@@ -79,25 +84,33 @@ impl Notifier {
         Message { text: String::from_utf8_lossy(&buf[..len]).into_owned(), from }
     }
 
-    /// Receives until a request with `method` arrives, skipping
-    /// retransmissions of anything else.
-    async fn recv_request(&self, method: &str) -> Message {
+    /// Returns the first message, skipped earlier or new, that `wanted`
+    /// accepts; the others stay in the backlog.
+    async fn recv_matching(&self, wanted: impl Fn(&Message) -> bool) -> Message {
+        {
+            let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(position) = backlog.iter().position(&wanted) {
+                return backlog.remove(position).expect("position is in range");
+            }
+        }
         loop {
             let message = self.recv().await;
-            if message.start_line().starts_with(&format!("{method} ")) {
+            if wanted(&message) {
                 return message;
             }
+            self.backlog.lock().unwrap_or_else(|e| e.into_inner()).push_back(message);
         }
     }
 
-    /// Receives until a response to a request with `cseq_method` arrives.
+    /// Receives the next request with `method`; retransmissions of it count.
+    async fn recv_request(&self, method: &str) -> Message {
+        let prefix = format!("{method} ");
+        self.recv_matching(|m| m.start_line().starts_with(&prefix)).await
+    }
+
+    /// Receives the next response to a request with `cseq_method`.
     async fn recv_response(&self, cseq_method: &str) -> Message {
-        loop {
-            let message = self.recv().await;
-            if message.status().is_some() && message.header("CSeq").is_some_and(|c| c.ends_with(cseq_method)) {
-                return message;
-            }
-        }
+        self.recv_matching(|m| m.status().is_some() && m.header("CSeq").is_some_and(|c| c.ends_with(cseq_method))).await
     }
 
     async fn send(&self, text: &str, to: SocketAddr) {
@@ -505,4 +518,19 @@ async fn corpus_messages_leave_daemon_answering() {
         }
     }
     assert!(daemon.log_lines_with("panicked").is_empty());
+}
+
+#[tokio::test]
+async fn version_gap_triggers_refresh() {
+    let notifier = Notifier::bind().await;
+    let (_daemon, dialogs, _site) = start_subscribed(&notifier, "\"dialog\"").await;
+    let dialog = &dialogs[0];
+    let full = dialog_body(1, &dialog.entity, "");
+    assert_eq!(notifier.notify(dialog, 1, &dialog_headers("active;expires=600"), &full).await.status(), Some(200));
+    // Version 5 after 1 is a gap: floorwatch refreshes to get the full state.
+    let partial = full.replace("version=\"1\" state=\"full\"", "version=\"5\" state=\"partial\"");
+    assert_eq!(notifier.notify(dialog, 2, &dialog_headers("active;expires=600"), &partial).await.status(), Some(200));
+    let refresh = notifier.recv_request("SUBSCRIBE").await;
+    assert_eq!(refresh.header("Call-ID").as_deref(), Some(dialog.call_id.as_str()));
+    assert!(refresh.header("To").is_some_and(|t| t.contains(&format!("tag={}", dialog.notifier_tag))));
 }

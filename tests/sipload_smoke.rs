@@ -167,7 +167,17 @@ fn stateless_counts_every_answer() {
     let target = responder.addr.to_string();
 
     let reports = run_generator(&[
-        "stateless", "--target", &target, "--rate", "500", "--seconds", "1", "--grace-ms", "1000", "--dialogs", "10",
+        "stateless",
+        "--target",
+        &target,
+        "--rate",
+        "500",
+        "--seconds",
+        "1",
+        "--grace-ms",
+        "1000",
+        "--dialogs",
+        "10",
         "--json",
     ]);
 
@@ -188,8 +198,18 @@ fn stateless_counts_silence_as_lost() {
     let silent = UdpSocket::bind("127.0.0.1:0").expect("a UDP port on 127.0.0.1 must be free");
     let target = silent.local_addr().expect("a bound socket has an address").to_string();
 
-    let reports =
-        run_generator(&["stateless", "--target", &target, "--rate", "100", "--seconds", "1", "--grace-ms", "200", "--json"]);
+    let reports = run_generator(&[
+        "stateless",
+        "--target",
+        &target,
+        "--rate",
+        "100",
+        "--seconds",
+        "1",
+        "--grace-ms",
+        "200",
+        "--json",
+    ]);
 
     let report = &reports[0];
     assert_eq!(count(report, "offered"), 100, "100/s for 1 s offers 100 NOTIFYs: {report}");
@@ -209,8 +229,22 @@ fn notifier_serves_subscriber() {
 
     let generator = std::thread::spawn(move || {
         run_generator(&[
-            "notifier", "--bind", &bind, "--subscriptions", "1", "--wait-seconds", "10", "--rate", "200,400", "--seconds",
-            "1", "--grace-ms", "1000", "--pause-ms", "100", "--json",
+            "notifier",
+            "--bind",
+            &bind,
+            "--subscriptions",
+            "1",
+            "--wait-seconds",
+            "10",
+            "--rate",
+            "200,400",
+            "--seconds",
+            "1",
+            "--grace-ms",
+            "1000",
+            "--pause-ms",
+            "100",
+            "--json",
         ])
     });
     // Give the generator time to bind before the SUBSCRIBE goes out.

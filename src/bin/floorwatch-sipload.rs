@@ -184,7 +184,9 @@ enum LoadError {
         "step at {rate}/s for {seconds} s would offer {notifies} NOTIFYs, more than {MAX_NOTIFIES_PER_STEP}; lower --rate or --seconds"
     )]
     TooManyNotifies { rate: u64, seconds: f64, notifies: u64 },
-    #[error("no SUBSCRIBE arrived on {addr} within {seconds} s; check that floorwatch's outbound_proxy names this address")]
+    #[error(
+        "no SUBSCRIBE arrived on {addr} within {seconds} s; check that floorwatch's outbound_proxy names this address"
+    )]
     NoSubscriptions { addr: SocketAddr, seconds: u64 },
     #[error("cannot read --server-pid-file {path}: {reason}")]
     PidFile { path: PathBuf, reason: String },
@@ -305,7 +307,8 @@ fn run_notifier(args: NotifierArgs) -> Result<(), LoadError> {
     eprintln!("floorwatch-sipload notifier listening on udp:{}", shared.local_addr);
     let receiver = spawn_receiver(&shared, true)?;
 
-    let outcome = wait_for_subscriptions(&shared, &args).and_then(|count| run_steps(&shared, &args.load, "notifier", count));
+    let outcome =
+        wait_for_subscriptions(&shared, &args).and_then(|count| run_steps(&shared, &args.load, "notifier", count));
     stop_receiver(&shared, receiver);
     outcome
 }
@@ -313,7 +316,11 @@ fn run_notifier(args: NotifierArgs) -> Result<(), LoadError> {
 fn run_stateless(args: StatelessArgs) -> Result<(), LoadError> {
     validate(&args.load)?;
     if args.dialogs == 0 {
-        return Err(LoadError::Argument { name: "dialogs", value: "0".into(), reason: "at least one dialog is needed" });
+        return Err(LoadError::Argument {
+            name: "dialogs",
+            value: "0".into(),
+            reason: "at least one dialog is needed",
+        });
     }
     let shared = bind(args.bind, DEFAULT_EXPIRES_SECS)?;
     {
@@ -633,7 +640,8 @@ fn summarize(summary: StepSummary) -> StepReport {
     let rejected: u64 = counts.rejected.values().sum();
     // The last NOTIFY goes out one interval before the nominal end.
     let send_secs = send_time.as_secs_f64().max(seconds);
-    let loss_percent = if offered == 0 { 0.0 } else { 100.0 * (offered - counts.answered.min(offered)) as f64 / offered as f64 };
+    let loss_percent =
+        if offered == 0 { 0.0 } else { 100.0 * (offered - counts.answered.min(offered)) as f64 / offered as f64 };
 
     StepReport {
         mode,
@@ -828,7 +836,9 @@ fn receive_loop(shared: &Shared, serve_subscribes: bool) {
     while !shared.stop.load(Ordering::Relaxed) {
         let (length, source) = match shared.socket.recv_from(&mut buffer) {
             Ok(received) => received,
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+            Err(error)
+                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) =>
+            {
                 continue;
             }
             // ICMP errors from an earlier send show up here; the loss count
@@ -926,7 +936,8 @@ fn on_subscribe(shared: &Shared, request: &Message<'_>, source: SocketAddr, repl
         send_reply(shared, reply, source);
         return;
     }
-    let requested = request.header("expires").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(DEFAULT_EXPIRES_SECS);
+    let requested =
+        request.header("expires").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(DEFAULT_EXPIRES_SECS);
     let granted = requested.min(shared.max_expires);
 
     let mut table = lock(&shared.table);

@@ -468,7 +468,9 @@ impl Adapter {
                 debug!(agent_id = %agent, %aor, last, "stale NOTIFY body ignored");
             }
             VersionCheck::Gap => {
-                debug!(agent_id = %agent, %aor, "NOTIFY body version gap; state may miss changes until the next full document");
+                // A refresh makes the notifier send the full state.
+                debug!(agent_id = %agent, %aor, "NOTIFY body version gap; refreshing the subscription");
+                self.manager.refresh_now(now, id);
             }
             VersionCheck::InOrder => {}
         }

@@ -189,7 +189,13 @@ fn expect_root(
     if root.is(expected_ns, expected) {
         return Ok(());
     }
-    Err(BodyError::WrongRoot { package, found: root.name.clone(), found_ns: root.ns.as_deref().map(str::to_owned), expected, expected_ns })
+    Err(BodyError::WrongRoot {
+        package,
+        found: root.name.clone(),
+        found_ns: root.ns.as_deref().map(str::to_owned),
+        expected,
+        expected_ns,
+    })
 }
 
 /// Fails when `count` exceeds the item limit.

@@ -51,6 +51,9 @@ struct Slot {
     /// Consecutive failures; reset when a NOTIFY reports the subscription
     /// active.
     failures: u32,
+    /// A refresh was requested while the SUBSCRIBE was still out; it goes
+    /// out as soon as the subscription is accepted.
+    refresh_requested: bool,
     health: SlotHealth,
 }
 
@@ -152,6 +155,7 @@ impl Slot {
             expires_at: None,
             request_expires,
             failures: 0,
+            refresh_requested: false,
             health: SlotHealth::Down { report_at, reported: false },
         }
     }
@@ -562,6 +566,22 @@ impl SubscriptionManager {
         counts
     }
 
+    /// Moves the refresh of an established subscription to `now`, so the
+    /// notifier sends its full state again. The caller uses it when a
+    /// partial document skipped versions (RFC 4235 section 4.1).
+    pub fn refresh_now(&mut self, now: Instant, id: SubscriptionId) {
+        let Some(slot) = self.by_id.get(&id).and_then(|key| self.slots.get_mut(key)) else {
+            return;
+        };
+        match slot.phase {
+            Phase::Established { refresh_at } if refresh_at > now => {
+                slot.phase = Phase::Established { refresh_at: now };
+            }
+            Phase::Requesting { .. } => slot.refresh_requested = true,
+            _ => {}
+        }
+    }
+
     /// Records that the caller sent a SUBSCRIBE of `id` with `cseq`, such as
     /// the retry that answers a digest challenge, so that later requests in
     /// the dialog use a higher CSeq.
@@ -729,7 +749,9 @@ impl SubscriptionManager {
         }
 
         slot.expires_at = Some(now + secs(granted));
-        slot.phase = Phase::Established { refresh_at: now + refresh_delay(&self.config, granted) };
+        let refresh_at =
+            if std::mem::take(&mut slot.refresh_requested) { now } else { now + refresh_delay(&self.config, granted) };
+        slot.phase = Phase::Established { refresh_at };
     }
 
     /// Handles a 423: sends the SUBSCRIBE again with the notifier's

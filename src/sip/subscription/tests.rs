@@ -854,3 +854,28 @@ fn package_event_tokens_round_trip() {
     }
     assert_eq!(Package::from_event("message-summary"), None);
 }
+
+#[test]
+fn refresh_now_sends_refresh_at_once() {
+    let mut harness = Harness::new(config());
+    let id = harness.establish(1, 1);
+    assert!(harness.actions().is_empty(), "nothing is due right after the NOTIFY");
+
+    harness.manager.refresh_now(harness.now, id);
+    let sent = only_subscribe(&harness.actions());
+    assert_eq!(sent.id, id, "the refresh stays in the dialog");
+    assert!(!sent.new_dialog, "a refresh is not a new dialog");
+}
+
+#[test]
+fn refresh_requested_before_ok_goes_out_after_it() {
+    let mut harness = Harness::new(config());
+    harness.set_targets(vec![agent(1)]);
+    let sent = only_subscribe(&harness.actions());
+
+    harness.manager.refresh_now(harness.now, sent.id);
+    harness.respond(sent.id, ok(3600));
+    let refresh = only_subscribe(&harness.actions());
+    assert_eq!(refresh.id, sent.id, "the refresh stays in the dialog");
+    assert!(!refresh.new_dialog, "a refresh is not a new dialog");
+}
