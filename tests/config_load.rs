@@ -481,3 +481,12 @@ fn sip_password_from_environment() {
     let config = load_with_env(text, &env).expect("the password comes from the environment");
     assert_eq!(config.sip.and_then(|s| s.auth_password).as_deref(), Some("s3cret"));
 }
+
+#[test]
+fn summary_names_sip_proxy() {
+    let text = "[sip]\nenabled = true\noutbound_proxy = \"sip:192.0.2.10:5060\"\n";
+    let config = Config::from_str_named(text, "test.toml").expect("valid [sip] section");
+    let summary = config.summary();
+    assert!(summary.contains("outbound proxy 192.0.2.10:5060 over udp"), "{summary}");
+    assert!(Config::from_str_named("", "empty.toml").expect("empty is valid").summary().contains("sip: disabled"));
+}

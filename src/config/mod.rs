@@ -400,6 +400,25 @@ impl Config {
             self.auth.tokens.len(),
             self.websocket.clients.len()
         );
+        match &self.sip {
+            None => out.push_str("  sip: disabled\n"),
+            Some(sip) => {
+                let listeners: Vec<String> = sip
+                    .listeners
+                    .iter()
+                    .map(|l| format!("{}:{}", if l.transport == SipTransport::Tcp { "tcp" } else { "udp" }, l.addr))
+                    .collect();
+                let proxy_transport = if sip.outbound_proxy.transport == SipTransport::Tcp { "tcp" } else { "udp" };
+                let _ = writeln!(
+                    out,
+                    "  sip: listen {}, outbound proxy {} over {proxy_transport}, as {}, packages {}",
+                    listeners.join(" "),
+                    sip.outbound_proxy.addr,
+                    sip.identity,
+                    sip.packages.join(" ")
+                );
+            }
+        }
         out
     }
 }
