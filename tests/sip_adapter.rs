@@ -1,5 +1,5 @@
 //! The SIP adapter on the real daemon against a scripted notifier on a UDP
-//! socket of the test: subscriptions, NOTIFY answers for good and bad input,
+//! socket of the test: subscriptions, NOTIFY responses for good and bad input,
 //! digest challenges, source networks, shutdown, and the floor result.
 
 mod common;
@@ -117,7 +117,7 @@ impl Notifier {
         self.socket.send_to(text.as_bytes(), to).await.expect("sending to floorwatch must work");
     }
 
-    /// Answers a SUBSCRIBE with `status` and returns the dialog it creates.
+    /// Responds to a SUBSCRIBE with `status` and returns the dialog it creates.
     async fn answer(&self, subscribe: &Message, status: u16, extra: &str) -> Dialog {
         let notifier_tag = format!("n{}", subscribe.header("CSeq").unwrap_or_default().len());
         let response = format!(

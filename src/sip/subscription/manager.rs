@@ -583,7 +583,7 @@ impl SubscriptionManager {
     }
 
     /// Records that the caller sent a SUBSCRIBE of `id` with `cseq`, such as
-    /// the retry that answers a digest challenge, so that later requests in
+    /// the retry with digest credentials after a challenge, so that later requests in
     /// the dialog use a higher CSeq.
     pub fn note_cseq(&mut self, id: SubscriptionId, cseq: u32) {
         if let Some(slot) = self.by_id.get(&id).and_then(|key| self.slots.get_mut(key)) {
