@@ -11,7 +11,7 @@ use common::*;
 use floorwatch::proto::StateGroup;
 use tokio::net::UdpSocket;
 
-const SIP_STEP: Duration = Duration::from_secs(10);
+const SIP_STEP: Duration = Duration::from_secs(15);
 
 /// A presence server played by the test: one UDP socket, messages as text.
 struct Notifier {
@@ -533,4 +533,30 @@ async fn version_gap_triggers_refresh() {
     let refresh = notifier.recv_request("SUBSCRIBE").await;
     assert_eq!(refresh.header("Call-ID").as_deref(), Some(dialog.call_id.as_str()));
     assert!(refresh.header("To").is_some_and(|t| t.contains(&format!("tag={}", dialog.notifier_tag))));
+}
+
+#[tokio::test]
+async fn directory_changes_follow_subscriptions() {
+    let notifier = Notifier::bind().await;
+    let (daemon, dialogs, _site) = start_subscribed(&notifier, "\"dialog\"").await;
+    let first = &dialogs[0];
+    assert_eq!(notifier.notify(first, 1, &dialog_headers("active;expires=600"), "").await.status(), Some(200));
+
+    // a-2 joins with an AOR, and a-1 loses its AOR.
+    let mut roster = daemon.roster(Some(PLANNER.token)).await;
+    put_agents(
+        &mut roster,
+        vec![agent("a-1", "team-a", 1.5, &[]), agent("a-2", "team-a", 1.5, &["sip:1002@example.com"])],
+    )
+    .await;
+
+    // The adapter looks at the directory every 5 seconds.
+    let added = notifier.recv_matching(|m| m.start_line().starts_with("SUBSCRIBE sip:1002@example.com ")).await;
+    assert_eq!(added.header("Expires").as_deref(), Some("3600"));
+    let removed = notifier
+        .recv_matching(|m| {
+            m.start_line().starts_with("SUBSCRIBE ") && m.header("Call-ID").as_deref() == Some(first.call_id.as_str())
+        })
+        .await;
+    assert_eq!(removed.header("Expires").as_deref(), Some("0"));
 }
