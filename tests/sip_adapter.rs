@@ -170,6 +170,16 @@ impl Notifier {
     }
 }
 
+/// Waits for a log line with `needle`. The log is read on another thread,
+/// so a line may trail the response the test already has.
+async fn assert_logged(daemon: &Daemon, needle: &str) {
+    let deadline = std::time::Instant::now() + SIP_STEP;
+    while daemon.log_lines_with(needle).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no log line with {needle:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn vias(message: &Message) -> String {
     let head = message.text.split("\r\n\r\n").next().unwrap_or("");
     head.lines().filter(|l| l.to_ascii_lowercase().starts_with("via:")).collect::<Vec<_>>().join("\r\n")
@@ -328,12 +338,7 @@ async fn malformed_body_gets_400_naming_problem() {
     assert_eq!(response.status(), Some(400));
     let warning = response.header("Warning").unwrap_or_default();
     assert!(warning.contains("dialog-info"), "warning: {warning}");
-    // The log is read on another thread, so the line may trail the response.
-    let deadline = std::time::Instant::now() + SIP_STEP;
-    while daemon.log_lines_with("bad NOTIFY").is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(!daemon.log_lines_with("bad NOTIFY").is_empty());
+    assert_logged(&daemon, "bad NOTIFY").await;
 }
 
 #[tokio::test]
@@ -559,4 +564,25 @@ async fn directory_changes_follow_subscriptions() {
         })
         .await;
     assert_eq!(removed.header("Expires").as_deref(), Some("0"));
+}
+
+#[tokio::test]
+async fn rejected_subscription_makes_feed_unknown() {
+    let notifier = Notifier::bind().await;
+    let (daemon, dialogs, _site) = start_subscribed(&notifier, "\"dialog\"").await;
+    let dialog = &dialogs[0];
+    let on_call = dialog_body(0, &dialog.entity, &confirmed_call("d1"));
+    assert_eq!(notifier.notify(dialog, 1, &dialog_headers("active;expires=600"), &on_call).await.status(), Some(200));
+
+    let mut floor = daemon.floor(Some(SUPERVISOR.token)).await;
+    let mut stream = watch_all(&mut floor).await;
+    stream.wait_for_agent(SIP_STEP, |a| a.agent_id == "a-1" && a.call.is_some() && a.source_healthy).await;
+
+    // The notifier withdraws the subscription for good; after the health
+    // grace (1 s here) the agent's SIP feed is down and adherence unknown.
+    let ended = notifier.notify(dialog, 2, &dialog_headers("terminated;reason=rejected"), "").await;
+    assert_eq!(ended.status(), Some(200));
+    let down = stream.wait_for_agent(SIP_STEP, |a| a.agent_id == "a-1" && !a.source_healthy).await;
+    assert_eq!(down.adherence(), floorwatch::proto::AdherenceStatus::Unknown);
+    assert_logged(&daemon, "SIP subscription stopped").await;
 }
