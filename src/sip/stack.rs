@@ -330,21 +330,22 @@ async fn run_client(
                 if status < 200 {
                     continue;
                 }
-                if (status == 401 || status == 407) && !answered_challenge {
-                    if let Some(credential) = &credential {
-                        answered_challenge = true;
-                        match handle_client_authenticate(cseq + 1, &tx, response.clone(), credential).await {
-                            Ok(mut retry) => {
-                                cseq += 1;
-                                if let Err(e) = retry.send().await {
-                                    warn!(error = %e, "cannot send authenticated SUBSCRIBE");
-                                    return (cseq, None);
-                                }
-                                tx = retry;
-                                continue;
+                if (status == 401 || status == 407)
+                    && !answered_challenge
+                    && let Some(credential) = &credential
+                {
+                    answered_challenge = true;
+                    match handle_client_authenticate(cseq + 1, &tx, response.clone(), credential).await {
+                        Ok(mut retry) => {
+                            cseq += 1;
+                            if let Err(e) = retry.send().await {
+                                warn!(error = %e, "cannot send authenticated SUBSCRIBE");
+                                return (cseq, None);
                             }
-                            Err(e) => warn!(error = %e, status, "cannot answer the digest challenge"),
+                            tx = retry;
+                            continue;
                         }
+                        Err(e) => warn!(error = %e, status, "cannot answer the digest challenge"),
                     }
                 }
                 return (cseq, Some(subscribe_response(&response)));
@@ -357,7 +358,7 @@ async fn run_client(
 
 fn subscribe_response(response: &Response) -> SubscribeResponse {
     let headers = &response.headers;
-    let number = |name: &str| header(headers, name, None).and_then(|v| leading_u32(v));
+    let number = |name: &str| header(headers, name, None).and_then(leading_u32);
     SubscribeResponse {
         status: response.status_code.code(),
         expires: number("Expires"),

@@ -141,7 +141,7 @@ impl Namespaces {
         let ResolveResult::Bound(ns) = resolved else {
             return None;
         };
-        let uri: &str = ns.0.as_ref();
+        let uri: &str = ns.0;
         if let Some(known) = self.0.iter().find(|known| known.as_ref() == uri) {
             return Some(known.clone());
         }
