@@ -459,7 +459,7 @@ fn sip_problems_name_each_key() {
         r#"
 [sip]
 enabled = true
-listen = ["127.0.0.1:5070", "tcp:127.0.0.1:0"]
+listen = ["127.0.0.1:5070", "tcp:127.0.0.1:0", "udp:0.0.0.0:5070"]
 outbound_proxy = "proxy.example.com"
 identity = "floorwatch"
 packages = ["dialog", "message-summary"]
@@ -467,7 +467,8 @@ allowed_networks = ["300.0.0.0/8"]
 expires_seconds = 10
 "#,
     );
-    for key in ["sip.listen[0]", "sip.listen[1]", "sip.outbound_proxy", "sip.identity", "sip.packages"] {
+    for key in ["sip.listen[0]", "sip.listen[1]", "sip.listen[2]", "sip.outbound_proxy", "sip.identity", "sip.packages"]
+    {
         problem_for(&errors, key);
     }
     problem_for(&errors, "sip.allowed_networks");

@@ -151,6 +151,11 @@ pub(crate) fn build_sip(raw: RawSip, checker: &mut Checker) -> Option<SipConfig>
                 format!("TCP listener \"{text}\" has port 0"),
                 "give TCP listeners a concrete port; the port is advertised in Contact and Via",
             ),
+            Ok(listener) if listener.addr.ip().is_unspecified() => checker.problem(
+                &format!("sip.listen[{i}]"),
+                format!("listener \"{text}\" has the unspecified address {}", listener.addr.ip()),
+                "use the address the presence server reaches floorwatch at; it is advertised in Contact and Via",
+            ),
             Ok(listener) => listeners.push(listener),
             Err(message) => checker.problem(
                 &format!("sip.listen[{i}]"),

@@ -5,7 +5,7 @@
 //! One task owns the subscription manager, the per-AOR state and the
 //! dialog table, so none of them needs a lock. Client transactions run in
 //! their own tasks and report back on a channel. A NOTIFY that changes the
-//! agent's state is answered 200 only after its events are committed to the
+//! agent's state gets its 200 only after its events are committed to the
 //! journal, so a 200 means the change survives a crash.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use rsipstack::sip::Header;
+use rsipstack::sip::{Header, Method};
 use rsipstack::transaction::Transaction;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -45,7 +45,7 @@ const RETIRED_DIALOG_LINGER: Duration = Duration::from_secs(64);
 /// Most requests handled before their events are flushed to the pipeline.
 const MAX_REQUESTS_PER_FLUSH: usize = 256;
 
-/// How long shutdown waits for the unsubscribes to be answered.
+/// How long shutdown waits for the responses to the unsubscribes.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 /// The running adapter.
@@ -82,11 +82,13 @@ struct Adapter {
     seen_directory: Option<Arc<Directory>>,
     clock: Clock,
     outcomes_tx: mpsc::Sender<SubscribeOutcome>,
+    /// Feed health changes, reported in order by one task.
+    health_tx: mpsc::UnboundedSender<(String, bool, Timestamp)>,
     /// Distinguishes event ids of this run from earlier runs.
     run_nonce: String,
     refresh_counter: u64,
-    /// Events of NOTIFYs handled since the last flush, with the NOTIFYs to
-    /// answer once they are committed.
+    /// Events of NOTIFYs handled since the last flush, and the NOTIFYs that
+    /// get their response once those events are committed.
     pending_events: Vec<AgentEvent>,
     pending_replies: Vec<(Transaction, Package)>,
     log: LogLimiter,
@@ -142,6 +144,8 @@ impl SipAdapter {
             max_items: config.max_items,
         };
         let (outcomes_tx, outcomes_rx) = mpsc::channel(1024);
+        let (health_tx, health_rx) = mpsc::unbounded_channel();
+        tokio::spawn(report_health(ingest.clone(), health_rx));
         let host = config.identity.rsplit_once('@').map_or("localhost", |(_, h)| h).to_owned();
 
         let adapter = Adapter {
@@ -160,6 +164,7 @@ impl SipAdapter {
             seen_directory: None,
             clock,
             outcomes_tx,
+            health_tx,
             run_nonce: rsipstack::transaction::random_text(8),
             refresh_counter: 0,
             pending_events: Vec::new(),
@@ -265,14 +270,8 @@ impl Adapter {
                     } else {
                         warn!(agent_id = %agent, "SIP feed of agent down: its state shows unknown");
                     }
-                    let ingest = self.ingest.clone();
-                    let at = self.clock.now();
-                    let source = source_name(&agent);
-                    tokio::spawn(async move {
-                        if let Err(e) = ingest.source_health(&source, SourceKind::Sip, healthy, at).await {
-                            debug!(error = %e, source, "cannot report SIP feed health");
-                        }
-                    });
+                    // A dropped receiver means the daemon is stopping.
+                    let _ = self.health_tx.send((source_name(&agent), healthy, self.clock.now()));
                 }
                 ManagerEvent::Failed { agent, aor, package, reason } => {
                     warn!(agent_id = %agent, %aor, package = package.event(), %reason, "SIP subscription stopped");
@@ -317,10 +316,15 @@ impl Adapter {
                 state.reset_version(body_package(package));
             }
         }
-        let Some(entry) = self.by_id.get(&id).and_then(|key| self.dialogs.get(key)) else {
+        let Some(entry) = self.by_id.get(&id).and_then(|key| self.dialogs.get_mut(key)) else {
             debug!(subscription_id = %id, "no dialog for a SUBSCRIBE; dropped");
             return;
         };
+        if unsubscribe {
+            // The dialog stays known for the notifier's final NOTIFY.
+            entry.retired_at = Some(Instant::now());
+            self.current.remove(&(agent.clone(), aor.clone(), package));
+        }
         let outgoing = OutgoingSubscribe {
             aor: &aor,
             package,
@@ -366,14 +370,13 @@ impl Adapter {
     }
 
     async fn on_request(&mut self, mut tx: Transaction) {
-        let method = tx.original.method.to_string();
-        match method.as_str() {
-            "NOTIFY" => self.on_notify(tx).await,
-            "OPTIONS" => {
+        match tx.original.method {
+            Method::Notify => self.on_notify(tx).await,
+            Method::Options => {
                 let allow = Header::Other("Allow".into(), "NOTIFY, OPTIONS".into());
                 stack::reply(&mut tx, 200, vec![allow]).await;
             }
-            "ACK" => {}
+            Method::Ack => {}
             _ => {
                 let allow = Header::Other("Allow".into(), "NOTIFY, OPTIONS".into());
                 stack::reply(&mut tx, 405, vec![allow]).await;
@@ -577,9 +580,19 @@ impl Adapter {
         telemetry::subscriptions(&self.manager.counts(), &self.packages);
     }
 
-    fn warn_bad(&self, agent: &str, what: &str) {
+    fn warn_bad(&self, agent: &str, problem: &str) {
         if let Some(suppressed) = self.log.allow(Instant::now()) {
-            warn!(agent_id = %agent, problem = what, suppressed, "bad NOTIFY");
+            warn!(agent_id = %agent, problem, suppressed, "bad NOTIFY");
+        }
+    }
+}
+
+/// Reports feed health changes to the pipeline one after another, so a
+/// quick down-and-up cannot arrive in the wrong order.
+async fn report_health(ingest: IngestHandle, mut changes: mpsc::UnboundedReceiver<(String, bool, Timestamp)>) {
+    while let Some((source, healthy, at)) = changes.recv().await {
+        if let Err(e) = ingest.source_health(&source, SourceKind::Sip, healthy, at).await {
+            warn!(error = %e, source, healthy, "cannot report SIP feed health");
         }
     }
 }
@@ -589,13 +602,13 @@ enum BadBody {
     State(super::agent_state::StateError),
 }
 
-/// The feed name an agent's SIP events carry, so each agent's feed health
-/// follows its own subscriptions.
+/// Returns the feed name an agent's SIP events carry, so each agent's feed
+/// health follows its own subscriptions.
 pub fn source_name(agent: &str) -> String {
     format!("sip/{agent}")
 }
 
-/// Every (agent id, AOR) pair: the `sip:` platform ids of each agent.
+/// Returns every (agent id, AOR) pair: the `sip:` platform ids of each agent.
 pub fn sip_targets(directory: &Directory) -> Vec<(String, String)> {
     let mut targets = Vec::new();
     for agent in directory.agents() {
@@ -629,8 +642,8 @@ fn error_kind(error: &BodyError) -> &'static str {
     }
 }
 
-/// A Warning header (RFC 3261 section 20.43) that tells the notifier what was
-/// wrong, in at most 200 characters.
+/// Builds a Warning header (RFC 3261 section 20.43) that names the problem
+/// for the notifier, in at most 200 characters.
 fn warning(text: String) -> Header {
     let mut text: String = text.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).take(200).collect();
     if text.is_empty() {

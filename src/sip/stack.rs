@@ -2,17 +2,21 @@
 //! own receive-path checks.
 //!
 //! UDP datagrams are read here, not by rsipstack, and pass
-//! [`wire::inspect_from`]: requests from networks outside `allowed_networks`
-//! get 403, bad requests get the status the check chose, garbage is
+//! [`wire::inspect_from`]. Requests from networks outside `allowed_networks`
+//! get 403, bad requests get the status the check chose, and garbage is
 //! dropped, each with a metric and a rate-limited log line. The message the
-//! check parsed goes straight to rsipstack's transaction layer. TCP connections from other networks are
-//! refused at accept, and their number is bounded; rsipstack's stream codec
-//! frames and parses TCP messages (65,535 bytes at most).
+//! check parsed goes straight to rsipstack's transaction layer.
+//!
+//! TCP connections from other networks are rejected at accept, and their
+//! number is bounded. rsipstack's stream codec frames and parses TCP
+//! messages, up to 65,535 bytes each.
 //!
 //! SUBSCRIBE requests are written here from the subscription manager's
 //! actions, with the dialog data the manager owns (CSeq, remote tag and
-//! target), and sent in rsipstack client transactions. STACK-NOTES.md
-//! explains why rsipstack's dialog layer is not used for them.
+//! target), and sent in rsipstack client transactions. rsipstack 0.7.14's
+//! dialog layer is not used for them, because it does not re-key a client
+//! subscription with the notifier's tag, so in-dialog NOTIFYs would not
+//! match it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -52,7 +56,7 @@ pub(crate) struct Stack {
     credential: Option<Credential>,
 }
 
-/// What a client transaction for a SUBSCRIBE ended with.
+/// The result of a client transaction for a SUBSCRIBE.
 #[derive(Debug)]
 pub(crate) struct SubscribeOutcome {
     pub id: SubscriptionId,
@@ -155,28 +159,28 @@ impl Stack {
         let guard_ref = endpoint_ref.clone();
         let max_connections = config.max_tcp_connections;
         let accept_filter = filter.clone();
-        let refused_log = Arc::new(LogLimiter::new(Duration::from_secs(10)));
+        let rejected_log = Arc::new(LogLimiter::new(Duration::from_secs(10)));
         transport_layer.set_whitelist(move |ip: IpAddr| {
             let allowed = accept_filter.allows(ip);
             let open = guard_ref
                 .get()
                 .and_then(std::sync::Weak::upgrade)
                 .map_or(0, |inner| inner.transport_layer.connections_count());
-            let refused_log = refused_log.clone();
+            let rejected_log = rejected_log.clone();
             async move {
                 if !allowed {
                     telemetry::dropped("source_not_allowed");
-                    if let Some(suppressed) = refused_log.allow(Instant::now()) {
-                        warn!(peer = %ip, suppressed, "refused SIP connection from a network not in sip.allowed_networks");
+                    if let Some(suppressed) = rejected_log.allow(Instant::now()) {
+                        warn!(peer = %ip, suppressed, "rejected SIP connection from a network not in sip.allowed_networks");
                     }
                     return false;
                 }
-                // NOTE: rsipstack's count also holds one entry per UDP peer it
-                // has sent to, so the limit is slightly lower than configured.
+                // NOTE: rsipstack's count also contains one entry per UDP peer
+                // it has sent to, so the limit is slightly lower than configured.
                 if open >= max_connections {
                     telemetry::dropped("connection_limit");
-                    if let Some(suppressed) = refused_log.allow(Instant::now()) {
-                        warn!(peer = %ip, open, suppressed, "refused SIP connection: sip.max_tcp_connections reached");
+                    if let Some(suppressed) = rejected_log.allow(Instant::now()) {
+                        warn!(peer = %ip, open, suppressed, "rejected SIP connection: sip.max_tcp_connections reached; raise it if the platform needs more");
                     }
                     return false;
                 }
@@ -231,7 +235,8 @@ impl Stack {
         self.endpoint.inner.clone()
     }
 
-    /// The listener SUBSCRIBEs go out on: the first of the proxy's transport.
+    /// Returns the listener SUBSCRIBEs go out on: the first one with the
+    /// proxy's transport.
     fn local_for_proxy(&self) -> SocketAddr {
         self.local
             .iter()
@@ -283,8 +288,8 @@ impl Stack {
     }
 
     /// Sends a SUBSCRIBE in a client transaction and reports its final
-    /// response (or timeout) on `done`. A 401 or 407 is answered once with
-    /// the configured credentials.
+    /// response (or timeout) on `done`. After a 401 or 407 it retries once
+    /// with the configured credentials.
     pub fn spawn_subscribe(
         &self,
         id: SubscriptionId,
@@ -297,7 +302,7 @@ impl Stack {
         let credential = self.credential.clone();
         tokio::spawn(async move {
             let cseq = header(&request.headers, "CSeq", None).and_then(leading_u32).unwrap_or(1);
-            let outcome = run_client(inner, request, credential, cseq).await;
+            let outcome = run_client(inner, request, credential, id, cseq).await;
             let (cseq, response) = outcome;
             let _ = done.send(SubscribeOutcome { id, package, cseq, response, unsubscribe }).await;
         });
@@ -308,21 +313,22 @@ async fn run_client(
     inner: EndpointInnerRef,
     request: Request,
     credential: Option<Credential>,
+    id: SubscriptionId,
     mut cseq: u32,
 ) -> (u32, Option<SubscribeResponse>) {
     let key = match TransactionKey::from_request(&request, TransactionRole::Client) {
         Ok(key) => key,
         Err(e) => {
-            warn!(error = %e, "cannot key a SUBSCRIBE transaction");
+            warn!(subscription_id = %id, error = %e, "cannot key a SUBSCRIBE transaction");
             return (cseq, None);
         }
     };
     let mut tx = Transaction::new_client(key, request, inner, None);
     if let Err(e) = tx.send().await {
-        warn!(error = %e, "cannot send SUBSCRIBE");
+        warn!(subscription_id = %id, error = %e, "cannot send SUBSCRIBE");
         return (cseq, None);
     }
-    let mut answered_challenge = false;
+    let mut retried_with_credentials = false;
     loop {
         match tx.receive().await {
             Some(SipMessage::Response(response)) => {
@@ -331,21 +337,23 @@ async fn run_client(
                     continue;
                 }
                 if (status == 401 || status == 407)
-                    && !answered_challenge
+                    && !retried_with_credentials
                     && let Some(credential) = &credential
                 {
-                    answered_challenge = true;
+                    retried_with_credentials = true;
                     match handle_client_authenticate(cseq + 1, &tx, response.clone(), credential).await {
                         Ok(mut retry) => {
                             cseq += 1;
                             if let Err(e) = retry.send().await {
-                                warn!(error = %e, "cannot send authenticated SUBSCRIBE");
+                                warn!(subscription_id = %id, error = %e, "cannot send authenticated SUBSCRIBE");
                                 return (cseq, None);
                             }
                             tx = retry;
                             continue;
                         }
-                        Err(e) => warn!(error = %e, status, "cannot answer the digest challenge"),
+                        Err(e) => {
+                            warn!(subscription_id = %id, error = %e, status, "cannot respond to the digest challenge")
+                        }
                     }
                 }
                 return (cseq, Some(subscribe_response(&response)));
@@ -385,7 +393,8 @@ pub(crate) fn notify_fields(request: &Request) -> NotifyFields {
     }
 }
 
-/// Answers a server transaction with `status` and optional extra headers.
+/// Sends the final response `status`, with optional extra headers, on a
+/// server transaction.
 pub(crate) async fn reply(tx: &mut Transaction, status: u16, headers: Vec<Header>) {
     if let Err(e) = tx.reply_with(StatusCode::from(status), headers, None).await {
         debug!(error = %e, status, "cannot send SIP response");
@@ -406,7 +415,7 @@ fn leading_u32(value: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// The `tag` parameter of a From or To value.
+/// Returns the `tag` parameter of a From or To value.
 fn tag_param(value: &str) -> Option<String> {
     let params = value.rsplit_once('>').map_or(value, |(_, p)| p);
     params.split(';').find_map(|p| {
@@ -415,7 +424,8 @@ fn tag_param(value: &str) -> Option<String> {
     })
 }
 
-/// The URI of a name-addr (`"x" <sip:a@b>;p`) or addr-spec (`sip:a@b;p`).
+/// Returns the URI of a name-addr (`"x" <sip:a@b>;p`) or addr-spec
+/// (`sip:a@b;p`).
 fn name_addr_uri(value: &str) -> Option<String> {
     let first = value.split(',').next()?.trim();
     if let Some(start) = first.find('<') {
@@ -428,9 +438,9 @@ fn name_addr_uri(value: &str) -> Option<String> {
 
 // === UDP receive path ===
 
-/// Reads one UDP listener: runs the receive checks on each datagram,
-/// answers or drops what fails them, and passes the message parsed by the
-/// checks straight to the transaction layer, so it is parsed once.
+/// The reader of one UDP listener. It runs the receive checks on each
+/// datagram, responds to or drops what fails them, and passes the message
+/// the checks parsed straight to the transaction layer, so it is parsed once.
 struct UdpReceiver {
     socket: Arc<tokio::net::UdpSocket>,
     /// The connection rsipstack sends on; replies go out through it.
