@@ -57,14 +57,6 @@ async fn wait_for_log(daemon: &Daemon, needle: &str, count: usize, limit: Durati
     }
 }
 
-fn register(sipp: &Sipp, kamailio: &Kamailio, user: &str, port: u16, expires: u32) {
-    let expires = expires.to_string();
-    let args = ["-s", user, "-key", "expires", expires.as_str()];
-    let mut run =
-        sipp.start(&format!("register-{user}"), "register.xml", port, Transport::Udp, Some(&kamailio.address()), &args);
-    run.expect_success(Duration::from_secs(10));
-}
-
 #[tokio::test]
 async fn lab_call_and_lapse_reach_floor() {
     let Some(sipp) = Sipp::new() else { return };
@@ -89,8 +81,8 @@ async fn lab_call_and_lapse_reach_floor() {
 
     let caller_port = free_port();
     let callee_port = free_port();
-    register(&sipp, &kamailio, "1001", caller_port, CALLER_EXPIRES);
-    register(&sipp, &kamailio, "1002", callee_port, 120);
+    sipp.register(&kamailio, "1001", caller_port, CALLER_EXPIRES);
+    sipp.register(&kamailio, "1002", callee_port, 120);
     let registered =
         stream.wait_for_agent(FLOOR_STEP, |a| a.agent_id == "a-1" && a.device_registered == Some(true)).await;
     assert_ne!(registered.state(), StateGroup::LoggedOut, "a registered agent is logged in");

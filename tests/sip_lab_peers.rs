@@ -18,23 +18,6 @@ use peers::{Kamailio, Sipp, Transport, free_port};
 /// (20 s per expected NOTIFY) end a stuck run sooner.
 const RUN_LIMIT: Duration = Duration::from_secs(45);
 
-/// Maximum run time of a REGISTER.
-const REGISTER_LIMIT: Duration = Duration::from_secs(10);
-
-/// Registers `user` at the lab from 127.0.0.1:`port` for `expires` seconds.
-fn register(sipp: &Sipp, lab: &Kamailio, user: &str, port: u16, expires: u32) {
-    let expires = expires.to_string();
-    let mut run = sipp.start(
-        &format!("register-{user}"),
-        "register.xml",
-        port,
-        Transport::Udp,
-        Some(&lab.address()),
-        &["-s", user, "-key", "expires", &expires],
-    );
-    run.expect_success(REGISTER_LIMIT);
-}
-
 #[test]
 fn lab_call_reaches_dialog_watcher() {
     let Some(sipp) = Sipp::new() else { return };
@@ -43,8 +26,8 @@ fn lab_call_reaches_dialog_watcher() {
     let callee_port = free_port();
     let watcher_port = free_port();
 
-    register(&sipp, &lab, "1001", caller_port, 60);
-    register(&sipp, &lab, "1002", callee_port, 60);
+    sipp.register(&lab, "1001", caller_port, 60);
+    sipp.register(&lab, "1002", callee_port, 60);
 
     let mut watcher = sipp.start(
         "watcher",
@@ -88,7 +71,7 @@ fn lab_expired_registration_reaches_reg_watcher() {
 
     // The lab's registrar accepts Expires down to 2 s and checks for
     // expired contacts every second.
-    register(&sipp, &lab, "1003", free_port(), 3);
+    sipp.register(&lab, "1003", free_port(), 3);
 
     let mut watcher = sipp.start(
         "watcher",

@@ -274,6 +274,17 @@ impl Sipp {
         Peer::spawn(&format!("sipp {name}"), command, self.dir.path().join(format!("{name}.log")))
     }
 
+    /// Registers `user` (as `sip:USER@example.com`) at `lab` from
+    /// 127.0.0.1:`port` for `expires` seconds, and waits up to 10 s for the
+    /// 200.
+    pub fn register(&self, lab: &Kamailio, user: &str, port: u16, expires: u32) {
+        let expires = expires.to_string();
+        let args = ["-s", user, "-key", "expires", expires.as_str()];
+        let mut run =
+            self.start(&format!("register-{user}"), "register.xml", port, Transport::Udp, Some(&lab.address()), &args);
+        run.expect_success(Duration::from_secs(10));
+    }
+
     /// Reads the unexpected messages and errors SIPp logged for run
     /// `name`, or returns an empty string when it logged none.
     pub fn errors(&self, name: &str) -> String {
