@@ -51,7 +51,7 @@ impl Message {
     }
 }
 
-/// The dialog a SUBSCRIBE created, as the notifier sees it.
+/// The dialog a SUBSCRIBE created, from the notifier's side.
 #[derive(Debug, Clone)]
 struct Dialog {
     call_id: String,
@@ -507,7 +507,7 @@ async fn corpus_messages_leave_daemon_answering() {
     }
     assert!(sent > 30, "only {sent} corpus messages found");
 
-    // The daemon still answers, and no panic reached the log.
+    // The daemon still responds, and no panic reached the log.
     let options = format!(
         "OPTIONS sip:floorwatch@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-after\r\nMax-Forwards: 70\r\n\
          From: <sip:probe@example.com>;tag=p3\r\nTo: <sip:floorwatch@example.com>\r\nCall-ID: after@example.com\r\n\

@@ -104,7 +104,7 @@ async fn lab_call_and_lapse_reach_floor() {
         &["-s", "1001", "-key", "callee", "1002", "-d", "2500"],
     );
 
-    // The caller's dialog says initiator, so the connected call is outbound.
+    // The caller's dialog has direction initiator, so the connected call is outbound.
     let on_call =
         stream.wait_for_agent(FLOOR_STEP, |a| a.agent_id == "a-1" && a.state() == StateGroup::OnCallOutbound).await;
     assert!(on_call.call.is_some(), "the floor shows the current call");

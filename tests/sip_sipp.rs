@@ -1,7 +1,7 @@
-//! The SIP adapter against SIPp as the presence server: the dialog notifier
-//! scenario over UDP, over UDP with SIPp's simulated packet loss (so
-//! retransmissions are exercised), and over TCP; the presence notifier
-//! (away, then available); and the reg notifier (registered, then expired)
+//! The SIP adapter against SIPp as the presence server. The dialog notifier
+//! runs over UDP, over UDP with SIPp's simulated packet loss (so
+//! retransmissions are exercised) and over TCP. The presence notifier sends
+//! away, then available. The reg notifier sends registered, then expired,
 //! with packet loss. The floor stream must show each change, and SIPp must
 //! get a response to every NOTIFY and the unsubscribe at shutdown.
 

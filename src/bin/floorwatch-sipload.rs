@@ -2,7 +2,7 @@
 //!
 //! Modes:
 //! - `notifier` binds a UDP address and acts as the presence server that
-//!   floorwatch's outbound proxy points at. It answers each `dialog`
+//!   floorwatch's outbound proxy points at. It responds to each `dialog`
 //!   SUBSCRIBE with 200 (To tag, Contact, Expires) and sends the initial
 //!   NOTIFY in that dialog to the SUBSCRIBE's Contact. Once `--subscriptions`
 //!   dialogs exist, or after `--wait-seconds`, it offers NOTIFYs at the
@@ -114,7 +114,7 @@ struct LoadArgs {
     #[arg(long, default_value_t = 1_000)]
     pause_ms: u64,
     /// Stop stepping after the first step whose loss, in percent of the
-    /// offered NOTIFYs not answered with 2xx, exceeds this.
+    /// offered NOTIFYs without a 2xx response, exceeds this.
     #[arg(long)]
     stop_loss_percent: Option<f64>,
     /// Process id of the server, to read its CPU time from /proc. Repeat it
@@ -156,7 +156,7 @@ struct NotifierArgs {
 
 #[derive(Args, Clone)]
 struct StatelessArgs {
-    /// UDP address of the server that answers the NOTIFYs.
+    /// UDP address of the server that responds to the NOTIFYs.
     #[arg(long)]
     target: SocketAddr,
     /// UDP address to send from. Port 0 picks a free port.

@@ -23,7 +23,7 @@ pub struct SipListener {
     pub addr: SocketAddr,
 }
 
-/// The typed `[sip]` section; present only when `enabled = true`.
+/// The typed `[sip]` section, present only when `enabled = true`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SipConfig {
     pub listeners: Vec<SipListener>,
@@ -117,7 +117,7 @@ pub fn parse_listener(text: &str) -> Result<SipListener, String> {
     Ok(SipListener { transport, addr })
 }
 
-/// Parses `sip:HOST:PORT[;transport=tcp]`; HOST must be an IP address.
+/// Parses `sip:HOST:PORT[;transport=tcp]`, where HOST must be an IP address.
 pub fn parse_proxy(text: &str) -> Result<SipListener, String> {
     let text = text.trim();
     let rest = text.strip_prefix("sip:").ok_or_else(|| format!("\"{text}\" does not start with sip:"))?;

@@ -386,11 +386,11 @@ impl Adapter {
 
     async fn on_notify(&mut self, mut tx: Transaction) {
         let now = Instant::now();
-        let fields = stack::notify_fields(&tx.original);
-        let key = (fields.call_id.clone(), fields.local_tag.clone().unwrap_or_default());
+        let mut fields = stack::notify_fields(&tx.original);
+        let key = (std::mem::take(&mut fields.call_id), fields.local_tag.take().unwrap_or_default());
         let Some(entry) = self.dialogs.get(&key) else {
             telemetry::notify("unknown", 481);
-            debug!(call_id = %fields.call_id, "NOTIFY for no known subscription; 481");
+            debug!(call_id = %key.0, "NOTIFY for no known subscription; 481");
             stack::reply(&mut tx, 481, Vec::new()).await;
             return;
         };
@@ -412,8 +412,7 @@ impl Adapter {
             return;
         };
 
-        let notify =
-            Notify { cseq, remote_tag: fields.remote_tag.clone(), remote_target: fields.contact.clone(), state };
+        let notify = Notify { cseq, remote_tag: fields.remote_tag.take(), remote_target: fields.contact.take(), state };
         let verdict = self.manager.on_notify(now, id, notify);
         if verdict != NotifyVerdict::Accept {
             let status = verdict.status_code();
@@ -438,9 +437,11 @@ impl Adapter {
         }
 
         let at = self.clock.now();
-        let config = self.state_config.clone();
-        let state =
-            self.states.entry((agent.clone(), aor.clone())).or_insert_with(|| AgentSipState::new(aor.as_ref(), config));
+        let config = &self.state_config;
+        let state = self
+            .states
+            .entry((agent.clone(), aor.clone()))
+            .or_insert_with(|| AgentSipState::new(aor.as_ref(), config.clone()));
         let update = match package {
             Package::Dialog => body::parse_dialog_info(body, &self.body_limits)
                 .map_err(BadBody::Parse)
@@ -483,7 +484,7 @@ impl Adapter {
             return;
         }
         telemetry::events(package, update.events.len());
-        let events = self.agent_events(&agent, &format!("{}:{cseq}", fields.call_id), update.events, at);
+        let events = self.agent_events(&agent, &format!("{}:{cseq}", key.0), update.events, at);
         self.pending_events.extend(events);
         self.pending_replies.push((tx, package));
     }
@@ -499,7 +500,8 @@ impl Adapter {
         self.submit(events, replies).await;
     }
 
-    /// Queues events for the pipeline; answers `replies` after the commit.
+    /// Queues events for the pipeline and responds to `replies` after the
+    /// commit.
     async fn submit(&mut self, events: Vec<AgentEvent>, replies: Vec<(Transaction, Package)>) {
         let pending = self.ingest.enqueue(events).await;
         tokio::spawn(async move {

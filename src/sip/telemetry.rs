@@ -1,7 +1,7 @@
 //! Metrics and rate-limited logs of the SIP adapter.
 //!
-//! The metric names are listed in `docs/integration/sip.md`, which also says
-//! how to read them when an agent shows unknown.
+//! The metric names are listed in `docs/integration/sip.md`, which also
+//! explains how to read them when an agent shows unknown.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
