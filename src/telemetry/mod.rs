@@ -81,14 +81,19 @@ impl LogFormat {
     }
 }
 
+/// Returns `filter` with `rsipstack=warn` appended unless it names
+/// `rsipstack` itself.
+fn effective_filter(filter: &str) -> String {
+    if filter.contains("rsipstack") { filter.to_owned() } else { format!("{filter},rsipstack=warn") }
+}
+
 /// Installs the global `tracing` subscriber writing to standard error, with
 /// `filter` as `EnvFilter` directives. The SIP stack (`rsipstack`) logs every
 /// message it sends and receives at info level, so it is held at warn unless
 /// `filter` names it.
 pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    let effective = if filter.contains("rsipstack") { filter.to_owned() } else { format!("{filter},rsipstack=warn") };
     let env_filter = EnvFilter::builder()
-        .parse(&effective)
+        .parse(effective_filter(filter))
         .map_err(|source| TelemetryError::InvalidFilter { filter: filter.to_owned(), source })?;
 
     // Colour codes only for a terminal; a file or pipe gets plain text.
@@ -144,6 +149,16 @@ fn prometheus_builder() -> PrometheusBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_quiets_rsipstack_by_default() {
+        assert_eq!(effective_filter("info"), "info,rsipstack=warn");
+    }
+
+    #[test]
+    fn filter_keeps_explicit_rsipstack_level() {
+        assert_eq!(effective_filter("info,rsipstack=debug"), "info,rsipstack=debug");
+    }
 
     #[test]
     fn log_format_parses_both_names() {
