@@ -19,6 +19,9 @@
 //!
 //! It talks only to the address given and is meant for 127.0.0.1.
 
+#[path = "shared/cpu.rs"]
+mod cpu;
+
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -190,23 +193,6 @@ fn main() {
 
 // === CPU time ===
 
-/// CPU time (user + system) of a process, in microseconds.
-fn cpu_micros(pid: Option<u32>, clock_ticks: u64) -> Option<u64> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/stat"),
-        None => "/proc/self/stat".to_string(),
-    };
-    let text = std::fs::read_to_string(path).ok()?;
-    // The command name (field 2) may contain spaces, so fields are counted
-    // from the closing parenthesis. utime (field 14) and stime (field 15)
-    // are the 12th and 13th fields after it.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1_000_000 / clock_ticks.max(1))
-}
-
 /// CPU used by the server and by this process over a timed phase.
 struct CpuWindow {
     server_pid: Option<u32>,
@@ -220,20 +206,20 @@ impl CpuWindow {
         CpuWindow {
             server_pid: common.server_pid,
             clock_ticks: common.clock_ticks,
-            server_start: common.server_pid.and_then(|pid| cpu_micros(Some(pid), common.clock_ticks)),
-            client_start: cpu_micros(None, common.clock_ticks),
+            server_start: common.server_pid.and_then(|pid| cpu::cpu_micros(Some(pid), common.clock_ticks)),
+            client_start: cpu::cpu_micros(None, common.clock_ticks),
         }
     }
 
     /// Returns (server, client) CPU microseconds since `start`. The server
     /// part is None without a readable --server-pid.
     fn finish(&self) -> (Option<u64>, Option<u64>) {
-        let server = match (self.server_start, self.server_pid.and_then(|pid| cpu_micros(Some(pid), self.clock_ticks)))
-        {
-            (Some(start), Some(end)) => Some(end.saturating_sub(start)),
-            _ => None,
-        };
-        let client = match (self.client_start, cpu_micros(None, self.clock_ticks)) {
+        let server =
+            match (self.server_start, self.server_pid.and_then(|pid| cpu::cpu_micros(Some(pid), self.clock_ticks))) {
+                (Some(start), Some(end)) => Some(end.saturating_sub(start)),
+                _ => None,
+            };
+        let client = match (self.client_start, cpu::cpu_micros(None, self.clock_ticks)) {
             (Some(start), Some(end)) => Some(end.saturating_sub(start)),
             _ => None,
         };

@@ -34,6 +34,9 @@
 //! It sends only to the target or to the subscribers that contact it, and is
 //! meant for 127.0.0.1.
 
+#[path = "shared/cpu.rs"]
+mod cpu;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::ErrorKind;
@@ -730,23 +733,6 @@ fn print_report(report: &StepReport, json: bool) {
 
 // === CPU time ===
 
-/// CPU time (user + system) of a process, in microseconds.
-fn cpu_micros(pid: Option<u32>, clock_ticks: u64) -> Option<u64> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/stat"),
-        None => "/proc/self/stat".to_string(),
-    };
-    let text = std::fs::read_to_string(path).ok()?;
-    // The command name (field 2) may contain spaces, so fields are counted
-    // from the closing parenthesis. utime (field 14) and stime (field 15)
-    // are the 12th and 13th fields after it.
-    let rest = text.get(text.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1_000_000 / clock_ticks.max(1))
-}
-
 /// CPU used by the server processes and by this process over one step.
 struct CpuWindow {
     server_pids: Vec<u32>,
@@ -761,7 +747,7 @@ impl CpuWindow {
             server_pids: server_pids.to_vec(),
             clock_ticks,
             server_start: server_micros(server_pids, clock_ticks),
-            own_start: cpu_micros(None, clock_ticks),
+            own_start: cpu::cpu_micros(None, clock_ticks),
         }
     }
 
@@ -772,7 +758,8 @@ impl CpuWindow {
             .server_start
             .zip(server_micros(&self.server_pids, self.clock_ticks))
             .map(|(start, end)| end.saturating_sub(start));
-        let own = self.own_start.zip(cpu_micros(None, self.clock_ticks)).map(|(start, end)| end.saturating_sub(start));
+        let own =
+            self.own_start.zip(cpu::cpu_micros(None, self.clock_ticks)).map(|(start, end)| end.saturating_sub(start));
         (server, own)
     }
 }
@@ -810,7 +797,7 @@ fn server_micros(pids: &[u32], clock_ticks: u64) -> Option<u64> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().map(|&pid| cpu_micros(Some(pid), clock_ticks)).sum()
+    pids.iter().map(|&pid| cpu::cpu_micros(Some(pid), clock_ticks)).sum()
 }
 
 // === Receiver ===
